@@ -1,0 +1,44 @@
+# Every target installs what it needs first: `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-unit test-integration test-e2e lint format bench bench-append clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install credledger with its test tools
+
+run: install ## the service on :8080 (embedded PostgreSQL unless CREDLEDGER_DATABASE_URL is set)
+	$(BIN)/credledger serve
+
+test: install ## the whole suite (embedded PostgreSQL unless CREDLEDGER_TEST_DATABASE_URL is set)
+	$(BIN)/pytest
+
+test-unit: install
+	$(BIN)/pytest tests/unit
+
+test-integration: install
+	$(BIN)/pytest tests/integration tests/e2e
+
+lint: install ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: bench-append ## every benchmark; figures go to docs/benchmarks.md
+
+bench-append: install ## appends/s through the group-commit writer vs raw single-row inserts
+	$(BIN)/python -m bench.append
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

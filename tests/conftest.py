@@ -1,0 +1,109 @@
+"""Real PostgreSQL for every test that stores: one migrated template per run, a fresh copy per test.
+
+CREDLEDGER_TEST_DATABASE_URL names a server to use (any database on it; tests create their own).
+Unset, the suite starts an embedded PostgreSQL of its own, so it runs where none is installed.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from events.database import connect_owner, create_pool, with_database
+from events.migrations import migrate
+from events.writer import GroupCommitWriter
+from receiver.embedded_postgres import server_url, start_server
+
+
+@pytest.fixture(scope="session")
+def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A superuser URL to the server the suite uses."""
+    configured = os.environ.get("CREDLEDGER_TEST_DATABASE_URL")
+    if configured:
+        yield configured
+        return
+    pgdata: Path = tmp_path_factory.mktemp("embedded") / "pgdata"
+    server = start_server(pgdata, cleanup_mode="delete")
+    try:
+        yield server_url(server, "postgres")
+    finally:
+        server.cleanup()
+
+
+async def _admin(postgres_url: str) -> asyncpg.Connection:
+    return await asyncpg.connect(with_database(postgres_url, "postgres"))
+
+
+@pytest.fixture(scope="session")
+async def template_database(postgres_url: str) -> AsyncIterator[str]:
+    """A database migrated once per run; each test gets a copy."""
+    name = f"credledger_tmpl_{uuid.uuid4().hex[:10]}"
+    admin = await _admin(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        conn = await connect_owner(with_database(postgres_url, name))
+        try:
+            await migrate(conn)
+        finally:
+            await conn.close()
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def database_url(postgres_url: str, template_database: str) -> AsyncIterator[str]:
+    """A fresh, migrated database of this test's own."""
+    name = f"credledger_test_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(postgres_url)
+    try:
+        # FILE_COPY copies the template's files instead of WAL-logging every page: 2-3x faster here.
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_database}" STRATEGY FILE_COPY')
+        yield with_database(postgres_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def empty_database_url(postgres_url: str) -> AsyncIterator[str]:
+    """A fresh database with no schema at all, for migration tests."""
+    name = f"credledger_empty_{uuid.uuid4().hex[:12]}"
+    admin = await _admin(postgres_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield with_database(postgres_url, name)
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def owner(database_url: str) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the database's owner (a superuser in the test server)."""
+    conn = await connect_owner(database_url)
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The service's pool: connections working as credledger_app."""
+    pool = await create_pool(database_url, min_size=1, max_size=8)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def writer(pool: asyncpg.Pool) -> AsyncIterator[GroupCommitWriter]:
+    """A started group-commit writer with no inline hooks."""
+    writer = GroupCommitWriter(pool)
+    await writer.start()
+    yield writer
+    await writer.close()

@@ -1,0 +1,35 @@
+"""`credledger serve` on a machine with nothing configured: embedded PostgreSQL, then a clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.e2e.processes import free_port, start_service, wait_until_healthy
+
+pytestmark = pytest.mark.slow
+
+
+async def test_serve_runs_on_the_embedded_database_and_stops_on_sigterm(tmp_path: Path) -> None:
+    """No DATABASE_URL: it starts PostgreSQL under DATA_DIR, is ready, and SIGTERM stops both."""
+    port = free_port()
+    data_dir = tmp_path / "var"
+    service = start_service(port, data_dir=str(data_dir))
+    try:
+        await wait_until_healthy(port, service)
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/readyz") as response,
+        ):
+            assert response.status == 200
+            assert await response.json() == {"status": "ready"}
+        assert (data_dir / "postgres" / "postmaster.pid").exists()
+    finally:
+        service.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(service.wait, 60)
+    assert code == 0
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
