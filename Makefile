@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-unit test-integration test-e2e lint format bench bench-append clean
+.PHONY: install run test test-unit test-integration test-e2e lint format bench bench-append bench-rebuild clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,10 +35,13 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-append ## every benchmark; figures go to docs/benchmarks.md
+bench: bench-append bench-rebuild ## every benchmark; figures go to docs/benchmarks.md
 
 bench-append: install ## appends/s through the group-commit writer vs raw single-row inserts
 	$(BIN)/python -m bench.append
+
+bench-rebuild: install ## rebuild rate over 1,000,000 generated events
+	$(BIN)/python -m bench.rebuild
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

@@ -116,11 +116,15 @@ async def iter_events(
 ) -> AsyncIterator[RecordedEvent]:
     """Every matching event in position order, through a server-side cursor.
 
-    Runs in a read-only REPEATABLE READ transaction of its own: one consistent snapshot, and only
-    `prefetch` rows in memory at a time however long the log is.
+    Runs in a read-only REPEATABLE READ transaction of its own (or in the caller's, if one is
+    open): one consistent snapshot, and only `prefetch` rows in memory however long the log is.
     """
     where, args = _filters(after=after, stream=stream, types=types, since=since, until=until)
     query = f"SELECT {_COLUMNS} FROM events WHERE {where} ORDER BY position"
+    if conn.is_in_transaction():
+        async for row in conn.cursor(query, *args, prefetch=prefetch):
+            yield to_event(row)
+        return
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         async for row in conn.cursor(query, *args, prefetch=prefetch):
             yield to_event(row)

@@ -6,7 +6,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from receiver.commands import log_commands, serve_command
+from receiver.commands import keys_command, log_commands, projections_command, send_command, serve_command
 from receiver.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
         "and why (exit 1). Exit 2 when the check could not run.",
     )
     verify.set_defaults(run=log_commands.verify)
+
+    projections_command.add_parser(commands)
+    keys_command.add_parser(commands)
+    send_command.add_parser(commands)
     return parser
 
 

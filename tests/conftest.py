@@ -14,9 +14,11 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from events.crypto import MasterKey, MasterKeyRing, generate_key
 from events.database import connect_owner, create_pool, with_database
 from events.migrations import migrate
 from events.writer import GroupCommitWriter
+from receiver.app import APPEND_HOOKS
 from receiver.embedded_postgres import server_url, start_server
 
 
@@ -101,9 +103,15 @@ async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
 
 
 @pytest.fixture
+def master_keys() -> MasterKeyRing:
+    """A ring of two master keys, newest first."""
+    return MasterKeyRing((MasterKey("k2", generate_key()), MasterKey("k1", generate_key())))
+
+
+@pytest.fixture
 async def writer(pool: asyncpg.Pool) -> AsyncIterator[GroupCommitWriter]:
-    """A started group-commit writer with no inline hooks."""
-    writer = GroupCommitWriter(pool)
+    """A started group-commit writer with the service's inline hooks (the projection)."""
+    writer = GroupCommitWriter(pool, hooks=APPEND_HOOKS)
     await writer.start()
     yield writer
     await writer.close()
