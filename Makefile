@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-unit test-integration test-e2e lint format bench bench-append bench-rebuild clean
+.PHONY: install run demo test test-unit test-integration test-e2e lint format bench bench-append bench-rebuild clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,9 @@ install: $(STAMP) ## create .venv and install credledger with its test tools
 run: install ## the service on :8080 (embedded PostgreSQL unless CREDLEDGER_DATABASE_URL is set)
 	$(BIN)/credledger serve
 
+demo: install ## the whole flow against a simulated Nextcloud, then the audit trail (under a minute)
+	$(BIN)/credledger demo
+
 test: install ## the whole suite (embedded PostgreSQL unless CREDLEDGER_TEST_DATABASE_URL is set)
 	$(BIN)/pytest
 
@@ -24,7 +27,7 @@ test-unit: install
 	$(BIN)/pytest tests/unit
 
 test-integration: install
-	$(BIN)/pytest tests/integration tests/e2e
+	$(BIN)/pytest tests/integration
 
 lint: install ## ruff and mypy --strict
 	$(BIN)/ruff check .

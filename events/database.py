@@ -51,3 +51,15 @@ def with_database(url: str, database: str) -> str:
     """`url` pointing at another database on the same server (TCP or Unix-socket URLs alike)."""
     parts = urlsplit(url)
     return urlunsplit(parts._replace(path="/" + database))
+
+
+# What "the database is not there right now" looks like: refused or dropped connections, a server
+# shutting down or starting up, a full connection table. Answered with 503 and Retry-After.
+DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    OSError,
+    TimeoutError,
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)

@@ -6,7 +6,15 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from receiver.commands import keys_command, log_commands, projections_command, send_command, serve_command
+from receiver.commands import (
+    demo_command,
+    keys_command,
+    log_commands,
+    projections_command,
+    send_command,
+    serve_command,
+    tokens_command,
+)
 from receiver.settings import Settings
 
 Command = Callable[[argparse.Namespace, Settings], int]
@@ -38,7 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     projections_command.add_parser(commands)
     keys_command.add_parser(commands)
+    tokens_command.add_parser(commands)
     send_command.add_parser(commands)
+    demo_command.add_parser(commands)
     return parser
 
 

@@ -62,4 +62,7 @@ def configure_logging(log_format: str | None = None, level: int = logging.INFO) 
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(logging.WARNING)
+    root.setLevel(max(level, logging.WARNING))
+    # APScheduler says so each time a tick is still running when the next is due; coalescing that
+    # is the point of max_instances=1, not a problem worth a warning line per second.
+    logging.getLogger("apscheduler").setLevel(logging.ERROR)

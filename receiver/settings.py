@@ -46,7 +46,20 @@ class Settings(BaseSettings):
     sync_interval_seconds: int = Field(
         default=300, ge=1, description="How often each user's files are synced."
     )
+    sync_enabled: bool = Field(
+        default=True,
+        description="Run the sync scheduler in this process (false: a receiver-only replica).",
+    )
     sync_concurrency: int = Field(default=16, ge=1, le=1024, description="How many users are synced at once.")
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses of reverse proxies whose X-Forwarded-For is believed "
+        "(rate limits count against the client address they report).",
+    )
     log_format: Literal["json", "console"] | None = Field(
         default=None, description="json or console. Unset: console on a terminal, json otherwise."
     )
+
+    def trusted_proxy_set(self) -> frozenset[str]:
+        """TRUSTED_PROXIES as a set of addresses."""
+        return frozenset(p.strip() for p in self.trusted_proxies.split(",") if p.strip())

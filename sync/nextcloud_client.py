@@ -13,9 +13,11 @@ import json
 import re
 import unicodedata
 import xml.etree.ElementTree as ET
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from types import SimpleNamespace
 from typing import Any, NoReturn, TypeGuard
 from urllib.parse import quote, unquote, urlsplit
 from xml.sax.saxutils import escape
@@ -189,6 +191,31 @@ def _parse_multistatus(body: bytes, what: str) -> list[_DavResource]:
     return resources
 
 
+# Awaited once a request's headers are on the wire: the moment a call has started, for callers
+# that must know a request began before something else (a revocation) may complete.
+OnSent = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class _SentNotice:
+    on_sent: OnSent
+
+
+async def _headers_sent(
+    session: aiohttp.ClientSession, context: SimpleNamespace, params: aiohttp.TraceRequestHeadersSentParams
+) -> None:
+    notice = context.trace_request_ctx
+    if isinstance(notice, _SentNotice):
+        await notice.on_sent()
+
+
+def new_session() -> aiohttp.ClientSession:
+    """The session a NextcloudClient needs: no cookie jar, and the hook that reports sent requests."""
+    trace = aiohttp.TraceConfig()
+    trace.on_request_headers_sent.append(_headers_sent)
+    return aiohttp.ClientSession(cookie_jar=aiohttp.DummyCookieJar(), trace_configs=[trace])
+
+
 class NextcloudClient:
     """Calls one Nextcloud instance on users' behalf through a caller-owned `aiohttp.ClientSession`."""
 
@@ -229,13 +256,23 @@ class NextcloudClient:
         self._check_status(answer, what, expected=200)
         return _parse_user(answer.body, what)
 
-    async def root_etag(self, uid: str, login_name: str, app_password: str) -> str:
+    async def root_etag(
+        self, uid: str, login_name: str, app_password: str, *, on_sent: OnSent | None = None
+    ) -> str:
         """The etag of the user's root folder, verbatim (quotes included): it changes when anything does."""
         what = f"PROPFIND of {uid!r}'s root"
         url = self._files_url(uid)
         headers = {"Depth": "0", "Content-Type": "application/xml; charset=utf-8"}
         answer = await self._call(
-            "PROPFIND", url, login_name, app_password, what, self._dav_timeout, headers, _ROOT_PROPFIND
+            "PROPFIND",
+            url,
+            login_name,
+            app_password,
+            what,
+            self._dav_timeout,
+            headers,
+            _ROOT_PROPFIND,
+            on_sent,
         )
         self._check_status(answer, what, expected=207)
         root = url.path.rstrip("/")
@@ -246,9 +283,18 @@ class NextcloudClient:
         raise NextcloudUnavailable(f"{what}: no etag for the root (does the app password belong to {uid!r}?)")
 
     async def changed_files(
-        self, uid: str, login_name: str, app_password: str, since: datetime | None
+        self,
+        uid: str,
+        login_name: str,
+        app_password: str,
+        since: datetime | None,
+        *,
+        on_sent: OnSent | None = None,
     ) -> list[RemoteFile]:
-        """Files (not folders) whose mtime is after `since` (every file for None), oldest first."""
+        """Files (not folders) whose mtime is after `since` (every file for None), oldest first.
+
+        `on_sent` is awaited once the first request's headers are on the wire.
+        """
         # Nextcloud returns 100 results unless told otherwise, so page explicitly, in mtime order.
         # Each next page starts at the last mtime seen (a file changed meanwhile moves to the end
         # instead of shifting later pages) and skips the entries of that second already returned;
@@ -258,7 +304,8 @@ class NextcloudClient:
         found: dict[int, RemoteFile] = {}
         seen: set[tuple[str, datetime]] = set()
         while True:
-            page = await self._search_page(uid, login_name, app_password, operator, bound, offset)
+            page = await self._search_page(uid, login_name, app_password, operator, bound, offset, on_sent)
+            on_sent = None
             if page and seen.issuperset((path, modified) for modified, path, _ in page):
                 raise NextcloudUnavailable(f"SEARCH of {uid!r}'s files: paging makes no progress")
             for modified, path, remote in page:
@@ -274,14 +321,21 @@ class NextcloudClient:
             operator, bound = "gte", last
 
     async def _search_page(
-        self, uid: str, login_name: str, app_password: str, operator: str, bound: datetime, offset: int
+        self,
+        uid: str,
+        login_name: str,
+        app_password: str,
+        operator: str,
+        bound: datetime,
+        offset: int,
+        on_sent: OnSent | None,
     ) -> list[tuple[datetime, str, RemoteFile | None]]:
         what = f"SEARCH of {uid!r}'s files"
         body = _search_body(uid, operator, bound, offset, self._page_size)
         headers = {"Content-Type": "text/xml; charset=utf-8"}
         url = self._url("/remote.php/dav/")
         answer = await self._call(
-            "SEARCH", url, login_name, app_password, what, self._dav_timeout, headers, body
+            "SEARCH", url, login_name, app_password, what, self._dav_timeout, headers, body, on_sent
         )
         self._check_status(answer, what, expected=207)
         prefix = self._files_url(uid).path
@@ -303,6 +357,7 @@ class NextcloudClient:
         seconds: float,
         headers: dict[str, str],
         body: str | None = None,
+        on_sent: OnSent | None = None,
     ) -> _Answer:
         headers = {**headers, "Authorization": _basic_authorization(login_name, app_password)}
         # The failure is raised outside the except clauses so that it chains nothing: aiohttp's
@@ -318,6 +373,7 @@ class NextcloudClient:
                 # A redirect (http -> https, a moved instance) would drop or leak the credentials.
                 allow_redirects=False,
                 raise_for_status=False,
+                trace_request_ctx=_SentNotice(on_sent) if on_sent is not None else None,
             ) as response:
                 return _Answer(response.status, response.headers, await _read_limited(response, what))
         except TimeoutError:

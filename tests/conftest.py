@@ -7,12 +7,14 @@ Unset, the suite starts an embedded PostgreSQL of its own, so it runs where none
 from __future__ import annotations
 
 import os
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
 import pytest
+import structlog
 
 from events.crypto import MasterKey, MasterKeyRing, generate_key
 from events.database import connect_owner, create_pool, with_database
@@ -20,21 +22,32 @@ from events.migrations import migrate
 from events.writer import GroupCommitWriter
 from receiver.app import APPEND_HOOKS
 from receiver.embedded_postgres import server_url, start_server
+from tests.secret_watch import leaks
+
+
+@pytest.fixture(autouse=True)
+def no_secret_in_logs() -> Iterator[None]:
+    """Every test: no watched secret (app password, key, token) reaches a log event, even unredacted."""
+    with structlog.testing.capture_logs() as logs:
+        yield
+    assert leaks(repr(logs)) == []
 
 
 @pytest.fixture(scope="session")
-def postgres_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def postgres_url() -> Iterator[str]:
     """A superuser URL to the server the suite uses."""
     configured = os.environ.get("CREDLEDGER_TEST_DATABASE_URL")
     if configured:
         yield configured
         return
-    pgdata: Path = tmp_path_factory.mktemp("embedded") / "pgdata"
-    server = start_server(pgdata, cleanup_mode="delete")
-    try:
-        yield server_url(server, "postgres")
-    finally:
-        server.cleanup()
+    # Not under pytest's tmp_path: pytest keeps its base directory private (0700) to the user,
+    # and the server runs as a user of its own that must be able to reach its data directory.
+    with tempfile.TemporaryDirectory(prefix="credledger-test-pg-") as parent:
+        server = start_server(Path(parent) / "pgdata", cleanup_mode="delete")
+        try:
+            yield server_url(server, "postgres")
+        finally:
+            server.cleanup()
 
 
 async def _admin(postgres_url: str) -> asyncpg.Connection:

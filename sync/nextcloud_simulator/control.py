@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import time
 from collections import Counter, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sync.nextcloud_simulator.accounts import Accounts, PasswordStyle, SimulatedUser
@@ -26,6 +28,15 @@ def _credential_key(app_password: str) -> str:
     return hashlib.sha256(app_password.encode()).hexdigest()[:16]
 
 
+@dataclass(frozen=True, slots=True)
+class Arrival:
+    """One request as it reached the simulator (before holds, faults or authentication)."""
+
+    at: float
+    kind: str
+    user_id: str | None
+
+
 class NextcloudSimulator:
     """Accounts, files, fault modes, holds and counters of one simulated Nextcloud."""
 
@@ -41,6 +52,9 @@ class NextcloudSimulator:
         self.html_instead = False
         self.delay_seconds = 0.0
         self.requests_by_kind: Counter[str] = Counter()
+        # Per (user id, kind), and every arrival with its time: for "which calls, when" questions.
+        self.requests_by_user: Counter[tuple[str | None, str]] = Counter()
+        self.arrivals: list[Arrival] = []
         self._storage: dict[str, UserStorage] = {}
         self._file_ids = itertools.count(100)
         self._by_credential: Counter[tuple[str | None, str]] = Counter()
@@ -176,6 +190,8 @@ class NextcloudSimulator:
 
     def record_request(self, kind: str, user_id: str | None, app_password: str | None) -> None:
         self.requests_by_kind[kind] += 1
+        self.requests_by_user[(user_id, kind)] += 1
+        self.arrivals.append(Arrival(time.monotonic(), kind, user_id))
         if app_password is not None:
             self._by_credential[(user_id, _credential_key(app_password))] += 1
 

@@ -73,16 +73,20 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_service(port: int, **settings: str) -> subprocess.Popen[str]:
-    """`credledger serve` on 127.0.0.1:`port`; its log lines go to a pipe read at exit."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "receiver.cli", "serve"],
-        env=environment(host="127.0.0.1", port=str(port), log_format="json", **settings),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+def start_service(port: int, log: Path, **settings: str) -> subprocess.Popen[str]:
+    """`credledger serve` on 127.0.0.1:`port`, its JSON log lines appended to the file `log`.
+
+    A file, not a pipe: a busy service fills a 64 KiB pipe nobody reads, then blocks on its log.
+    """
+    with log.open("a") as sink:
+        return subprocess.Popen(
+            [sys.executable, "-m", "receiver.cli", "serve"],
+            env=environment(host="127.0.0.1", port=str(port), log_format="json", **settings),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
+            text=True,
+            cwd=ROOT,
+        )
 
 
 async def wait_until_healthy(port: int, process: subprocess.Popen[str], within: float = 60) -> None:

@@ -18,7 +18,7 @@ async def test_serve_runs_on_the_embedded_database_and_stops_on_sigterm(tmp_path
     """No DATABASE_URL: it starts PostgreSQL under DATA_DIR, is ready, and SIGTERM stops both."""
     port = free_port()
     data_dir = tmp_path / "var"
-    service = start_service(port, data_dir=str(data_dir))
+    service = start_service(port, tmp_path / "service.log", data_dir=str(data_dir))
     try:
         await wait_until_healthy(port, service)
         async with (
