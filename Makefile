@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-unit test-integration test-e2e lint format bench bench-append bench-rebuild clean
+.PHONY: install run demo test test-unit test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,13 +38,16 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-append bench-rebuild ## every benchmark; figures go to docs/benchmarks.md
+bench: bench-append bench-rebuild bench-sync ## every benchmark; figures go to docs/benchmarks.md
 
 bench-append: install ## appends/s through the group-commit writer vs raw single-row inserts
 	$(BIN)/python -m bench.append
 
 bench-rebuild: install ## rebuild rate over 1,000,000 generated events
 	$(BIN)/python -m bench.rebuild
+
+bench-sync: install ## users synced/s against the simulator, and the idle tick at 10k and 100k users
+	$(BIN)/python -m bench.sync
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

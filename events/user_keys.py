@@ -48,7 +48,14 @@ async def load_data_key(conn: Connection, ring: MasterKeyRing, user_id: str, key
     )
     if row is None:
         return None
-    wrapped = WrappedKey(row["master_key_id"], bytes(row["nonce"]), bytes(row["wrapped_key"]))
+    return unwrap_stored(ring, user_id, key_id, row["master_key_id"], row["nonce"], row["wrapped_key"])
+
+
+def unwrap_stored(
+    ring: MasterKeyRing, user_id: str, key_id: str, master_key_id: str, nonce: bytes, wrapped_key: bytes
+) -> DataKey:
+    """A data key from the columns of its user_keys row (for callers that joined it in themselves)."""
+    wrapped = WrappedKey(master_key_id, bytes(nonce), bytes(wrapped_key))
     return DataKey(key_id, unwrap_data_key(ring, user_id, key_id, wrapped))
 
 

@@ -6,9 +6,9 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 
-from projections.queries import CredentialRecord, claim_due_users
+from projections.queries import claim_due_users
 from sync import pause
-from sync.user_sync import Outcome, SyncDependencies, sync_user
+from sync.user_sync import Outcome, Successes, SyncDependencies, sync_user
 
 
 @dataclass(frozen=True)
@@ -21,7 +21,12 @@ class TickReport:
 
 
 async def run_tick(deps: SyncDependencies, *, concurrency: int, lease_seconds: float) -> TickReport:
-    """Claim up to a few batches' worth of due users and sync them, `concurrency` at a time."""
+    """Claim up to eight rounds' worth of due users and sync them, `concurrency` at a time.
+
+    Each of the `concurrency` workers keeps one connection for the whole tick and takes the next
+    user when it is done with one: no connection is handed back (and reset) between users, and its
+    successes are recorded together. Leases are held until then, so nobody else takes those users.
+    """
     async with deps.pool.acquire() as conn:
         paused = await pause.paused_for(conn)
         if paused > 0:
@@ -29,14 +34,19 @@ async def run_tick(deps: SyncDependencies, *, concurrency: int, lease_seconds: f
             deps.throttle.pause(paused)
             return TickReport(paused_for=paused)
         claimed = await claim_due_users(
-            conn, limit=concurrency * 4, lease_seconds=lease_seconds, owner=deps.owner
+            conn, limit=concurrency * 8, lease_seconds=lease_seconds, owner=deps.owner
         )
-    slots = asyncio.Semaphore(concurrency)
+    waiting = list(reversed(claimed))
     outcomes: Counter[Outcome] = Counter()
 
-    async def one(record: CredentialRecord) -> None:
-        async with slots:
-            outcomes[await sync_user(deps, record)] += 1
+    async def worker() -> None:
+        async with deps.pool.acquire() as conn:
+            successes = Successes(deps, conn)
+            try:
+                while waiting:
+                    outcomes[await sync_user(deps, waiting.pop(), conn, successes)] += 1
+            finally:
+                await successes.flush()
 
-    await asyncio.gather(*(one(record) for record in claimed))
+    await asyncio.gather(*(worker() for _ in range(min(concurrency, len(claimed)))))
     return TickReport(claimed=len(claimed), outcomes=outcomes)

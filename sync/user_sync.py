@@ -19,16 +19,22 @@ import asyncpg
 import structlog
 
 from events.crypto import MasterKeyRing
+from events.database import Connection
 from events.envelope import SYSTEM_STREAM
 from events.event_types import CredentialInvalidated, SyncFailed, SyncRecovered, to_new_event
 from events.writer import GroupCommitWriter
 from projections.queries import CredentialRecord
-from projections.sync_bookkeeping import record_failure, record_success, release_lease
+from projections.sync_bookkeeping import (
+    SyncCursor,
+    SyncSuccess,
+    record_failure,
+    record_successes,
+    release_lease,
+)
 from sync import pause
-from sync.credentials import open_active_credential
-from sync.cursors import SyncCursor, load_cursor, save_cursor
+from sync.credentials import open_for_sync
 from sync.nextcloud_client import InvalidCredentials, NextcloudClient, NextcloudError, Throttled
-from sync.revocation_gate import CredentialWithdrawn, SyncGate
+from sync.revocation_gate import LOCK_CLASS, CredentialWithdrawn, SyncGate, still_active
 from sync.sink import SyncSink
 from sync.throttle import InstanceThrottle
 
@@ -80,24 +86,63 @@ class SyncDependencies:
         return [*waits, MAX_BACKOFF_SECONDS]
 
 
-async def sync_user(deps: SyncDependencies, record: CredentialRecord) -> Outcome:
-    """Sync one claimed user and record the outcome; never raises for Nextcloud's answers."""
-    state = record.state
-    position = state.credential_position
+class Successes:
+    """Successful syncs of one worker, recorded together (one statement for many users)."""
+
+    def __init__(self, deps: SyncDependencies, conn: Connection, batch: int = 32) -> None:
+        self._deps, self._conn, self._batch = deps, conn, batch
+        self._waiting: list[SyncSuccess] = []
+
+    async def add(self, user_id: str, cursor: SyncCursor) -> None:
+        self._waiting.append(SyncSuccess(user_id, self._deps.next_sync_at(), cursor))
+        if len(self._waiting) >= self._batch:
+            await self.flush()
+
+    async def flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        ended = await record_successes(self._conn, self._deps.owner, waiting)
+        for user_id, failures in ended.items():
+            if failures:
+                event = to_new_event(SyncRecovered(failures), stream=user_id, source=SOURCE)
+                await self._deps.writer.append(event)
+
+
+async def sync_user(
+    deps: SyncDependencies,
+    record: CredentialRecord,
+    conn: Connection | None = None,
+    successes: Successes | None = None,
+) -> Outcome:
+    """Sync one claimed user and record the outcome; never raises for Nextcloud's answers.
+
+    The whole sync works on one connection (the caller's, or one from the pool): the gate's locks,
+    the reads and the outcome. A success is recorded at once, or added to the caller's `successes`
+    (which the caller flushes).
+    """
+    if conn is None:
+        async with deps.pool.acquire() as pooled:
+            return await sync_user(deps, record, pooled, successes)
+    if successes is None:
+        own = Successes(deps, conn)
+        outcome = await sync_user(deps, record, conn, own)
+        await own.flush()
+        return outcome
+    user_id, position = record.state.user_id, record.state.credential_position
     if position is None:
-        return await _withdrawn(deps, state.user_id)
-    try:
-        outcome = await _call_nextcloud(deps, state.user_id, position)
-    except CredentialWithdrawn:
-        return await _withdrawn(deps, state.user_id)
-    except Paused:
-        outcome = await _left_for_later(deps, state.user_id)
-    except InvalidCredentials:
-        outcome = await _invalidated(deps, state.user_id, position)
-    except Throttled as error:
-        outcome = await _throttled(deps, state.user_id, error.retry_after)
-    except NextcloudError as error:
-        outcome = await _failed(deps, state.user_id, str(error))
+        outcome = await _withdrawn(conn, deps, user_id)
+    else:
+        try:
+            outcome = await _call_nextcloud(conn, deps, user_id, position, successes)
+        except CredentialWithdrawn:
+            outcome = await _withdrawn(conn, deps, user_id)
+        except Paused:
+            outcome = await _left_for_later(conn, deps, user_id)
+        except InvalidCredentials:
+            outcome = await _invalidated(deps, user_id, position)
+        except Throttled as error:
+            outcome = await _throttled(conn, deps, user_id, error.retry_after)
+        except NextcloudError as error:
+            outcome = await _failed(conn, deps, user_id, str(error))
     deps.on_outcome(outcome)
     return outcome
 
@@ -107,22 +152,26 @@ def _not_paused(deps: SyncDependencies) -> None:
         raise Paused
 
 
-async def _call_nextcloud(deps: SyncDependencies, user_id: str, position: int) -> Outcome:
+async def _call_nextcloud(
+    conn: Connection, deps: SyncDependencies, user_id: str, position: int, successes: Successes
+) -> Outcome:
+    gate = SyncGate(conn, user_id)
     _not_paused(deps)
-    async with SyncGate(deps.pool, user_id, position) as gate:
-        # The gate's own connection: a second one per sync could exhaust the pool under load.
-        credential = await open_active_credential(gate.conn, deps.master_keys, user_id)
-        cursor = await load_cursor(gate.conn, user_id)
-        if credential is None or credential.credential_position != position:
+    async with gate.passage(locked=True):
+        opened = await open_for_sync(conn, deps.master_keys, user_id, position, lock_class=LOCK_CLASS)
+        if opened is None:
             raise CredentialWithdrawn(user_id)
+        credential, cursor = opened
         etag = await deps.client.root_etag(
             user_id, credential.login_name, credential.app_password, on_sent=gate.request_started
         )
     if etag == cursor.root_etag:
-        await _succeeded(deps, user_id, cursor)
+        await successes.add(user_id, cursor)
         return Outcome.UNCHANGED
     _not_paused(deps)
-    async with SyncGate(deps.pool, user_id, position) as gate:
+    async with gate.passage():
+        if not await still_active(conn, user_id, position):
+            raise CredentialWithdrawn(user_id)
         files = await deps.client.changed_files(
             user_id,
             credential.login_name,
@@ -132,21 +181,12 @@ async def _call_nextcloud(deps: SyncDependencies, user_id: str, position: int) -
         )
     await deps.sink.accept(user_id, files)
     newest = max((f.last_modified for f in files), default=cursor.watermark)
-    await _succeeded(deps, user_id, SyncCursor(etag, newest))
+    await successes.add(user_id, SyncCursor(etag, newest))
     return Outcome.CHANGED
 
 
-async def _succeeded(deps: SyncDependencies, user_id: str, cursor: SyncCursor) -> None:
-    async with deps.pool.acquire() as conn:
-        await save_cursor(conn, user_id, cursor)
-        ended_failures = await record_success(conn, user_id, deps.owner, deps.next_sync_at())
-    if ended_failures:
-        await deps.writer.append(to_new_event(SyncRecovered(ended_failures), stream=user_id, source=SOURCE))
-
-
-async def _failed(deps: SyncDependencies, user_id: str, error: str) -> Outcome:
-    async with deps.pool.acquire() as conn:
-        failures = await record_failure(conn, user_id, deps.owner, deps.backoff_schedule())
+async def _failed(conn: Connection, deps: SyncDependencies, user_id: str, error: str) -> Outcome:
+    failures = await record_failure(conn, user_id, deps.owner, deps.backoff_schedule())
     if failures == 1:  # the transition into failing is history; each retry after it is not
         await deps.writer.append(to_new_event(SyncFailed(error), stream=user_id, source=SOURCE))
     log.info("sync.failed", user_id=user_id, failures=failures, error=error)
@@ -163,11 +203,12 @@ async def _invalidated(deps: SyncDependencies, user_id: str, position: int) -> O
     return Outcome.INVALIDATED
 
 
-async def _throttled(deps: SyncDependencies, user_id: str, retry_after: float | None) -> Outcome:
+async def _throttled(
+    conn: Connection, deps: SyncDependencies, user_id: str, retry_after: float | None
+) -> Outcome:
     seconds = deps.throttle.pause(retry_after)
-    async with deps.pool.acquire() as conn:
-        started = await pause.pause(conn, seconds, "nextcloud answered 429")
-        await release_lease(conn, user_id, deps.owner)
+    started = await pause.pause(conn, seconds, "nextcloud answered 429")
+    await release_lease(conn, user_id, deps.owner)
     if started:
         event = SyncFailed("throttled", retry_after_seconds=max(1, round(seconds)))
         await deps.writer.append(to_new_event(event, stream=SYSTEM_STREAM, source=SOURCE))
@@ -175,14 +216,11 @@ async def _throttled(deps: SyncDependencies, user_id: str, retry_after: float | 
     return Outcome.THROTTLED
 
 
-async def _left_for_later(deps: SyncDependencies, user_id: str) -> Outcome:
-    async with deps.pool.acquire() as conn:
-        await release_lease(conn, user_id, deps.owner)
+async def _left_for_later(conn: Connection, deps: SyncDependencies, user_id: str) -> Outcome:
+    await release_lease(conn, user_id, deps.owner)
     return Outcome.THROTTLED
 
 
-async def _withdrawn(deps: SyncDependencies, user_id: str) -> Outcome:
-    async with deps.pool.acquire() as conn:
-        await release_lease(conn, user_id, deps.owner)
-    deps.on_outcome(Outcome.WITHDRAWN)
+async def _withdrawn(conn: Connection, deps: SyncDependencies, user_id: str) -> Outcome:
+    await release_lease(conn, user_id, deps.owner)
     return Outcome.WITHDRAWN
