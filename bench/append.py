@@ -1,6 +1,8 @@
 """Appends/s through the group-commit writer, beside raw single-row INSERT transactions.
 
-The baseline inserts into a copy of the events table (same columns, constraints and indexes) with
+"writer" is the bare append path; "+hooks" adds the service's inline projections (credential
+state and tokens), as every append in the running service has them. The baseline inserts into a
+copy of the events table (same columns, constraints and indexes) with
 no lock, no chain and one transaction per row, from 16 asyncpg connections: what a naive log would
 do. The writer serialises every append under the advisory lock and hashes each event, and wins
 back by committing many events per transaction.
@@ -18,14 +20,17 @@ import random
 import statistics
 import time
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
 
 from bench.database import fresh_database, server, server_version
+from events.append import AppendHook
 from events.database import create_pool
 from events.envelope import NewEvent
 from events.writer import BatchStats, GroupCommitWriter
+from receiver.app import APPEND_HOOKS
 
 USERS = 10_000
 
@@ -42,7 +47,9 @@ def make_event(n: int) -> NewEvent:
     )
 
 
-async def run_writer(url: str, concurrency: int, seconds: float) -> tuple[float, float, float]:
+async def run_writer(
+    url: str, concurrency: int, seconds: float, hooks: Sequence[AppendHook] = ()
+) -> tuple[float, float, float]:
     """(appends/s, p50 ms, mean batch size) for `concurrency` callers looping for `seconds`."""
     pool = await create_pool(url, min_size=2, max_size=4)
     batches: list[int] = []
@@ -50,7 +57,7 @@ async def run_writer(url: str, concurrency: int, seconds: float) -> tuple[float,
     def on_batch(stats: BatchStats) -> None:
         batches.append(stats.size)
 
-    writer = GroupCommitWriter(pool, on_batch=on_batch)
+    writer = GroupCommitWriter(pool, hooks, on_batch=on_batch)
     await writer.start()
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
@@ -127,13 +134,14 @@ async def main(seconds: float) -> None:
         async with fresh_database(url) as db:
             baseline = await run_baseline(db, 16, seconds)
         print(f"baseline  single-row INSERT transactions, 16 connections: {baseline:10,.0f} rows/s")
-        for concurrency in (1, 16, 64):
-            async with fresh_database(url) as db:
-                rate, p50, batch = await run_writer(db, concurrency, seconds)
-            print(
-                f"writer    concurrency {concurrency:3d}: {rate:10,.0f} appends/s  "
-                f"p50 {p50:6.2f} ms  mean batch {batch:5.1f}  ratio {rate / baseline:5.2f}"
-            )
+        for label, hooks in (("writer", ()), ("+hooks", APPEND_HOOKS)):
+            for concurrency in (1, 16, 64):
+                async with fresh_database(url) as db:
+                    rate, p50, batch = await run_writer(db, concurrency, seconds, hooks)
+                print(
+                    f"{label:9s} concurrency {concurrency:3d}: {rate:10,.0f} appends/s  "
+                    f"p50 {p50:6.2f} ms  mean batch {batch:5.1f}  ratio {rate / baseline:5.2f}"
+                )
 
 
 if __name__ == "__main__":

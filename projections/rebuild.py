@@ -2,8 +2,9 @@
 
 The replay runs in one REPEATABLE READ transaction, so the rebuilt rows and the live rows it is
 compared with come from the same snapshot even while the service keeps appending. The swap takes
-the append lock, folds in whatever was appended since the snapshot, and replaces the live rows in
-one transaction, keeping each user's sync bookkeeping (which is not in the log).
+the append lock, folds in whatever was appended since the snapshot, and makes the live rows equal
+the rebuilt ones in one transaction, changing only rows that differ and keeping each user's sync
+bookkeeping (which is not in the log).
 """
 
 from __future__ import annotations
@@ -69,6 +70,36 @@ async def _write_shadow(
     # As the inline projection does for a new credential: due at once. Live bookkeeping, where a
     # row already exists, replaces this at swap time.
     await conn.execute(f"UPDATE {SHADOW} SET next_sync_at = provisioned_at WHERE next_sync_at IS NULL")
+
+
+async def _make_live_equal_shadow(conn: Connection) -> None:
+    """Turn the live rows into the shadow's, touching only rows that differ; sync bookkeeping stays.
+
+    In one transaction, so readers see the old rows or the new, never a mix. A faithful projection
+    (the usual case) changes nothing at all.
+    """
+    derived = ", ".join(DERIVED_COLUMNS)
+    live_derived = ", ".join("l." + c for c in DERIVED_COLUMNS)
+    shadow_derived = ", ".join("r." + c for c in DERIVED_COLUMNS)
+    await conn.execute(
+        f"DELETE FROM credential_state l"
+        f" WHERE NOT EXISTS (SELECT 1 FROM {SHADOW} r WHERE r.user_id = l.user_id)"
+    )
+    await conn.execute(
+        f"""
+        UPDATE credential_state l SET ({derived}) = ({shadow_derived})
+        FROM {SHADOW} r
+        WHERE r.user_id = l.user_id AND ({live_derived}) IS DISTINCT FROM ({shadow_derived})
+        """
+    )
+    columns = ", ".join((*DERIVED_COLUMNS, *SYNC_COLUMNS))
+    await conn.execute(
+        f"""
+        INSERT INTO credential_state ({columns})
+        SELECT {", ".join("r." + c for c in (*DERIVED_COLUMNS, *SYNC_COLUMNS))} FROM {SHADOW} r
+        WHERE NOT EXISTS (SELECT 1 FROM credential_state l WHERE l.user_id = r.user_id)
+        """
+    )
 
 
 def _expressions(table: str) -> str:
@@ -143,16 +174,7 @@ async def rebuild_credentials(
         last = await head(conn)
         report.head_position = last[0] if last else 0
         await _write_shadow(conn, states, batch_size, only=touched)
-        sync = ", ".join(SYNC_COLUMNS)
-        await conn.execute(
-            f"""
-            UPDATE {SHADOW} r SET ({sync}) = (SELECT {", ".join("l." + c for c in SYNC_COLUMNS)})
-            FROM credential_state l WHERE l.user_id = r.user_id
-            """
-        )
-        await conn.execute("DELETE FROM credential_state")
-        columns = ", ".join((*DERIVED_COLUMNS, *SYNC_COLUMNS))
-        await conn.execute(f"INSERT INTO credential_state ({columns}) SELECT {columns} FROM {SHADOW}")
+        await _make_live_equal_shadow(conn)
         await conn.execute(
             """
             INSERT INTO projection_checkpoints (name, position, hash)
