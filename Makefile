@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-unit test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync clean
+.PHONY: install run demo test test-unit test-faults test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,9 @@ test: install ## the whole suite (embedded PostgreSQL unless CREDLEDGER_TEST_DAT
 
 test-unit: install
 	$(BIN)/pytest tests/unit
+
+test-faults: install ## crash, kill and clock faults under load (also part of make test)
+	$(BIN)/pytest tests/faults tests/e2e/test_resilience.py tests/e2e/test_replicas.py tests/e2e/test_log_under_load.py
 
 test-integration: install
 	$(BIN)/pytest tests/integration

@@ -9,6 +9,7 @@ Many events share each transaction, which is where the throughput comes from (gr
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -149,8 +150,10 @@ async def append_batch(
                 await hook(conn, recorded)
         await conn.execute("COMMIT")
     except BaseException:
-        if not conn.is_closed():
-            await conn.execute("ROLLBACK")
+        # Best effort: the connection may be the thing that failed. The caller discards it anyway.
+        with contextlib.suppress(Exception):
+            if not conn.is_closed():
+                await conn.execute("ROLLBACK")
         raise
     return [_answer(o) for o in outcomes]
 

@@ -55,6 +55,9 @@ def with_database(url: str, database: str) -> str:
 
 # What "the database is not there right now" looks like: refused or dropped connections, a server
 # shutting down or starting up, a full connection table. Answered with 503 and Retry-After.
+# InternalClientError is what asyncpg raises when the server killed the connection in the middle
+# of a multi-step operation (seen with pg_terminate_backend during a COPY): the protocol state is
+# lost with the connection, which the pool then replaces.
 DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
@@ -62,4 +65,5 @@ DATABASE_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError,
     asyncpg.exceptions.OperatorInterventionError,
     asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.InternalClientError,
 )

@@ -152,7 +152,9 @@ class GroupCommitWriter:
             outcomes = await append_batch(conn, [p.prepared for p in batch], self._hooks)
         except Exception as error:  # the batch did not commit: every caller learns why
             if conn is not None:
-                # It may be broken: the pool checks it and hands out a sound one next time.
+                # The connection may be broken, or stopped halfway through a COPY: never reuse it.
+                # A terminated connection handed back makes the pool open a fresh one.
+                conn.terminate()
                 with contextlib.suppress(Exception):
                     await self._pool.release(conn)
             for pending in batch:
