@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-unit test-faults test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync clean
+.PHONY: install run demo test test-unit test-faults test-browser test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,13 @@ run: install ## the service on :8080 (embedded PostgreSQL unless CREDLEDGER_DATA
 demo: install ## the whole flow against a simulated Nextcloud, then the audit trail (under a minute)
 	$(BIN)/credledger demo
 
-test: install ## the whole suite (embedded PostgreSQL unless CREDLEDGER_TEST_DATABASE_URL is set)
+# The browser test drives Debian's Chromium (Playwright never downloads a browser here).
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+
+test: install $(CHROMIUM) ## the whole suite (embedded PostgreSQL unless CREDLEDGER_TEST_DATABASE_URL is set)
 	$(BIN)/pytest
 
 test-unit: install
@@ -28,6 +34,9 @@ test-unit: install
 
 test-faults: install ## crash, kill and clock faults under load (also part of make test)
 	$(BIN)/pytest tests/faults tests/e2e/test_resilience.py tests/e2e/test_replicas.py tests/e2e/test_log_under_load.py
+
+test-browser: install $(CHROMIUM) ## the audit page in headless Debian Chromium
+	$(BIN)/pytest tests/browser
 
 test-integration: install
 	$(BIN)/pytest tests/integration
@@ -51,6 +60,9 @@ bench-rebuild: install ## rebuild rate over 1,000,000 generated events
 
 bench-sync: install ## users synced/s against the simulator, and the idle tick at 10k and 100k users
 	$(BIN)/python -m bench.sync
+
+docs: install ## regenerate docs/configuration.md from the settings class
+	$(BIN)/credledger config --format markdown > docs/configuration.md
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache .hypothesis

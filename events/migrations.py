@@ -97,7 +97,10 @@ async def migrate(conn: Connection, migrations: list[Migration] | None = None) -
     migrations = load_migrations() if migrations is None else migrations
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
-        await conn.execute(_BOOKKEEPING)
+        # Only when missing: CREATE … IF NOT EXISTS still needs CREATE on the schema, which a
+        # service that does not own its schema lacks even when the table is there.
+        if not await conn.fetchval("SELECT to_regclass('schema_migrations') IS NOT NULL"):
+            await conn.execute(_BOOKKEEPING)
         pending = check_applied(migrations, await applied_checksums(conn))
         for migration in pending:
             async with conn.transaction():

@@ -154,7 +154,8 @@ class GroupCommitWriter:
             if conn is not None:
                 # The connection may be broken, or stopped halfway through a COPY: never reuse it.
                 # A terminated connection handed back makes the pool open a fresh one.
-                conn.terminate()
+                with contextlib.suppress(Exception):
+                    conn.terminate()
                 with contextlib.suppress(Exception):
                     await self._pool.release(conn)
             for pending in batch:

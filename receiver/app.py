@@ -25,16 +25,26 @@ from receiver.app_keys import (
     WEBHOOK_SECRETS,
     WRITER,
 )
+from receiver.audit_ui.checkpoint import read_latest_checkpoint
 from receiver.database import database_url, migrate_database
-from receiver.key_material import load_master_keys
+from receiver.key_material import SIGNING_KEY, load_master_keys, load_signing_key
 from receiver.metrics import METRICS, ServiceMetrics
 from receiver.middleware import request_context
 from receiver.rate_limits import Limits
-from receiver.routes import admin, app_passwords, audit, health, operations, webhook_events
+from receiver.routes import (
+    admin,
+    app_passwords,
+    audit,
+    audit_page,
+    checkpoints,
+    health,
+    operations,
+    webhook_events,
+)
 from receiver.settings import Settings
 from receiver.webhook_signatures import parse_secrets
 from sync.nextcloud_client import NextcloudClient, new_session
-from sync.scheduler import SyncScheduler
+from sync.scheduler import CheckpointScheduler, SyncScheduler
 from sync.sink import DatabaseSink
 from sync.throttle import InstanceThrottle
 from sync.user_sync import SyncDependencies
@@ -124,11 +134,20 @@ async def _sync(app: web.Application) -> AsyncIterator[None]:
     await scheduler.stop()
 
 
+async def _checkpoints(app: web.Application) -> AsyncIterator[None]:
+    # Every replica runs the job; its advisory lock lets one of them sign at a time.
+    scheduler = CheckpointScheduler(app[POOL], app[SIGNING_KEY])
+    scheduler.start()
+    yield
+    await scheduler.stop()
+
+
 def create_app(settings: Settings) -> web.Application:
     """The credledger application; cleanup contexts unwind in reverse order on shutdown."""
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[request_context])
     app[SETTINGS] = settings
     app[MASTER_KEYS] = load_master_keys(settings)
+    app[SIGNING_KEY] = load_signing_key(settings)
     app[WEBHOOK_SECRETS] = parse_secrets(settings.webhook_secrets) if settings.webhook_secrets else []
     app[METRICS] = ServiceMetrics()
     app[THROTTLE] = InstanceThrottle()
@@ -137,11 +156,13 @@ def create_app(settings: Settings) -> web.Application:
         log.warning(
             "webhooks.unconfigured", message="CREDLEDGER_WEBHOOK_SECRETS is unset: /api/v1/events answers 503"
         )
-    app.cleanup_ctx.extend([_database, _pool, _writer, _nextcloud, _sync])
+    app.cleanup_ctx.extend([_database, _pool, _writer, _checkpoints, _nextcloud, _sync])
     health.setup(app)
     app_passwords.setup(app)
     webhook_events.setup(app)
     audit.setup(app)
+    checkpoints.setup(app)
+    audit_page.setup(app, checkpoint_reader=read_latest_checkpoint)
     admin.setup(app)
     operations.setup(app)
     return app

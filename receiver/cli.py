@@ -6,7 +6,12 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
+from pydantic import ValidationError
+
 from receiver.commands import (
+    audit_commands,
+    checkpoint_command,
+    config_command,
     demo_command,
     keys_command,
     log_commands,
@@ -15,7 +20,7 @@ from receiver.commands import (
     serve_command,
     tokens_command,
 )
-from receiver.settings import Settings
+from receiver.settings import Settings, SettingsFileError
 
 Command = Callable[[argparse.Namespace, Settings], int]
 
@@ -24,8 +29,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="credledger",
         description="A tamper-evident credential ledger beside Nextcloud. Settings come from "
-        "CREDLEDGER_* environment variables; with CREDLEDGER_DATABASE_URL unset, commands run "
-        "against an embedded PostgreSQL under CREDLEDGER_DATA_DIR (./var).",
+        "CREDLEDGER_* environment variables (or CREDLEDGER_*_FILE files); with "
+        "CREDLEDGER_DATABASE_URL unset, commands run against an embedded PostgreSQL under "
+        "CREDLEDGER_DATA_DIR (./var). `credledger config` lists every setting.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -35,27 +41,29 @@ def build_parser() -> argparse.ArgumentParser:
     migrate = commands.add_parser("migrate", help="apply pending migrations from sql/")
     migrate.set_defaults(run=log_commands.migrate)
 
-    verify = commands.add_parser(
-        "verify",
-        help="recompute the hash chain; exit 0 when intact, 1 when tampered",
-        description="Recompute every event's hash from position 1 and check positions, links "
-        "and stream versions. Prints the head when intact (exit 0), or the first bad position "
-        "and why (exit 1). Exit 2 when the check could not run.",
-    )
-    verify.set_defaults(run=log_commands.verify)
-
+    log_commands.add_verify_parser(commands)
+    checkpoint_command.add_parser(commands)
     projections_command.add_parser(commands)
     keys_command.add_parser(commands)
     tokens_command.add_parser(commands)
     send_command.add_parser(commands)
+    config_command.add_parser(commands)
     demo_command.add_parser(commands)
+    audit_commands.add_parser(commands)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     args = build_parser().parse_args(argv)
-    settings = Settings()
+    if args.command == "config":
+        # It reads the environment itself, so that --check lists every problem, not only the first.
+        return config_command.run(args)
+    try:
+        settings = Settings()
+    except (ValidationError, SettingsFileError) as error:
+        print(config_command.explain(error), file=sys.stderr)
+        return 2
     run: Command = args.run
     try:
         return run(args, settings)

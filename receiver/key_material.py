@@ -12,13 +12,19 @@ import os
 from pathlib import Path
 
 import structlog
+from aiohttp import web
 
+from events.checkpoints import SigningKey
 from events.crypto import MasterKeyRing, generate_key
 from receiver.settings import Settings
 
 log = structlog.get_logger(__name__)
 
 DEV_MASTER_KEY_FILE = "master-keys"
+DEV_SIGNING_KEY_FILE = "signing-key"
+
+# The checkpoint signing key in the application's state (set by create_app, read by the audit routes).
+SIGNING_KEY = web.AppKey("signing_key", SigningKey)
 
 
 def _read_or_create(path: Path, create: bytes) -> str:
@@ -47,3 +53,20 @@ def load_master_keys(settings: Settings) -> MasterKeyRing:
         path=str(path),
     )
     return MasterKeyRing.parse(text)
+
+
+def load_signing_key(settings: Settings) -> SigningKey:
+    """CREDLEDGER_SIGNING_KEY, or a development key kept in DATA_DIR (with a warning)."""
+    if settings.signing_key:
+        return SigningKey.from_base64(settings.signing_key)
+    path = settings.data_dir / DEV_SIGNING_KEY_FILE
+    text = _read_or_create(path, SigningKey.generate().private_base64().encode("ascii") + b"\n")
+    key = SigningKey.from_base64(text)
+    log.warning(
+        "signing_key.development",
+        message="CREDLEDGER_SIGNING_KEY is unset: checkpoints are signed with a generated development "
+        "key; set it before anyone relies on a checkpoint",
+        path=str(path),
+        key_id=key.key_id,
+    )
+    return key

@@ -1,4 +1,4 @@
-"""One user's credential timeline as a table, JSON or CSV: for `credledger history` and the demo."""
+"""One user's credential timeline as a table, JSON or CSV: for `history`, the demo and the audit page."""
 
 from __future__ import annotations
 
@@ -13,14 +13,18 @@ from events.envelope import RecordedEvent
 COLUMNS = ("time", "event", "reason", "source", "position")
 
 
+def event_reason(event: RecordedEvent) -> str:
+    """Why it happened, in a few words: a revocation's reason, a failure's error, or nothing."""
+    data = event.data
+    return str(data.get("reason") or data.get("error") or data.get("detail") or "")
+
+
 def timeline_row(event: RecordedEvent) -> dict[str, Any]:
     """What an auditor reads of one event: never the ciphertext, always the position."""
-    data = event.data
-    reason = data.get("reason") or data.get("error") or data.get("detail") or ""
     return {
         "time": event.recorded_at.isoformat(timespec="seconds"),
         "event": event.type,
-        "reason": str(reason),
+        "reason": event_reason(event),
         "source": event.source,
         "position": event.position,
     }
