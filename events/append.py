@@ -26,7 +26,7 @@ from events.canonical import (
     content_digest,
 )
 from events.database import Connection
-from events.envelope import Appended, NewEvent, RecordedEvent
+from events.envelope import ENVELOPE_FIELDS, Appended, NewEvent, RecordedEvent
 from events.errors import IdempotencyConflict, InvalidEvent
 
 # pg_advisory_xact_lock key that serialises every append ("credledg" as a big-endian integer).
@@ -100,22 +100,6 @@ SELECT position, stream, stream_version, type, schema_version, data::text AS dat
        occurred_at, hash
 FROM events WHERE position = ANY($1::bigint[])
 """
-
-_COLUMNS = (
-    "position",
-    "event_id",
-    "source",
-    "stream",
-    "stream_version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "occurred_at",
-    "recorded_at",
-    "prev_hash",
-    "hash",
-)
 
 
 async def append_batch(
@@ -256,7 +240,7 @@ async def _insert(conn: Connection, new: list[tuple[RecordedEvent, PreparedEvent
     # jsonb columns take the canonical text as it is: no second serialisation.
     await conn.copy_records_to_table(
         "events",
-        columns=_COLUMNS,
+        columns=ENVELOPE_FIELDS,
         records=[
             (
                 e.position,

@@ -7,8 +7,27 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from events.canonical import canonical_time
+
 # The stream for events that concern the service itself rather than one user.
 SYSTEM_STREAM = "system"
+
+# The envelope of DESIGN.md, in its order: the log's columns, and what an export line holds.
+ENVELOPE_FIELDS = (
+    "position",
+    "event_id",
+    "source",
+    "stream",
+    "stream_version",
+    "type",
+    "schema_version",
+    "data",
+    "metadata",
+    "occurred_at",
+    "recorded_at",
+    "prev_hash",
+    "hash",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +71,22 @@ class Appended:
     stream_version: int
     hash: bytes
     duplicate: bool = False
+
+
+def envelope_json(event: RecordedEvent) -> dict[str, Any]:
+    """The event's whole envelope as JSON values: times as the canonical form spells them, hashes in hex."""
+    return {
+        "position": event.position,
+        "event_id": event.event_id,
+        "source": event.source,
+        "stream": event.stream,
+        "stream_version": event.stream_version,
+        "type": event.type,
+        "schema_version": event.schema_version,
+        "data": dict(event.data),
+        "metadata": dict(event.metadata),
+        "occurred_at": canonical_time(event.occurred_at),
+        "recorded_at": canonical_time(event.recorded_at),
+        "prev_hash": event.prev_hash.hex(),
+        "hash": event.hash.hex(),
+    }

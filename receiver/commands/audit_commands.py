@@ -17,9 +17,9 @@ from typing import Any, TextIO, cast
 
 import asyncpg
 
-from events.canonical import canonical_json, canonical_time
+from events.canonical import canonical_json
 from events.database import connect_owner
-from events.envelope import SYSTEM_STREAM, RecordedEvent
+from events.envelope import ENVELOPE_FIELDS, SYSTEM_STREAM, RecordedEvent, envelope_json
 from events.reading import head, iter_events
 from projections.queries import history
 from receiver.commands.history_format import FORMATS
@@ -33,22 +33,6 @@ EXIT_NO_HISTORY = 1
 EXIT_USAGE = 2
 DEFAULT_PREFETCH = 2000
 
-# The envelope of DESIGN.md, in that order: the CSV header and what each JSON line holds.
-ENVELOPE_FIELDS = (
-    "position",
-    "event_id",
-    "source",
-    "stream",
-    "stream_version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "occurred_at",
-    "recorded_at",
-    "prev_hash",
-    "hash",
-)
 
 EXPORT_DESCRIPTION = """\
 Write every event of the log (or of a --since/--until range of recorded_at), in position order,
@@ -179,23 +163,7 @@ def history_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def envelope(event: RecordedEvent) -> dict[str, Any]:
-    """The event's whole envelope, spelled as the canonical form spells it; hashes in hex."""
-    return {
-        "position": event.position,
-        "event_id": event.event_id,
-        "source": event.source,
-        "stream": event.stream,
-        "stream_version": event.stream_version,
-        "type": event.type,
-        "schema_version": event.schema_version,
-        "data": dict(event.data),
-        "metadata": dict(event.metadata),
-        "occurred_at": canonical_time(event.occurred_at),
-        "recorded_at": canonical_time(event.recorded_at),
-        "prev_hash": event.prev_hash.hex(),
-        "hash": event.hash.hex(),
-    }
+envelope = envelope_json
 
 
 def jsonl_line(event: RecordedEvent) -> str:

@@ -30,7 +30,7 @@ from pydantic import (
 )
 
 from events.database import Connection
-from events.envelope import SYSTEM_STREAM, RecordedEvent
+from events.envelope import SYSTEM_STREAM, RecordedEvent, envelope_json
 from events.event_types import CATALOGUE, TokenCreated
 from events.reading import iter_events, read_page
 from events.verify import verify_chain
@@ -199,22 +199,8 @@ def public_data(event: RecordedEvent) -> dict[str, Any]:
 
 
 def event_json(event: RecordedEvent) -> dict[str, Any]:
-    """An event as a JSON-ready dict, in the shape of EventOut."""
-    return {
-        "position": event.position,
-        "event_id": event.event_id,
-        "source": event.source,
-        "stream": event.stream,
-        "stream_version": event.stream_version,
-        "type": event.type,
-        "schema_version": event.schema_version,
-        "data": public_data(event),
-        "metadata": dict(event.metadata),
-        "occurred_at": event.occurred_at.isoformat(),
-        "recorded_at": event.recorded_at.isoformat(),
-        "prev_hash": event.prev_hash.hex(),
-        "hash": event.hash.hex(),
-    }
+    """An event as a JSON-ready dict, in the shape of EventOut (a token's digest withheld)."""
+    return {**envelope_json(event), "data": public_data(event)}
 
 
 def _problems(error: ValidationError, known: set[str]) -> list[dict[str, str]]:

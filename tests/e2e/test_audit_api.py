@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -419,12 +420,12 @@ async def test_the_admin_route_is_404_for_a_user_without_credential(api: Api) ->
     assert (await response.json())["code"] == "no_credential"
 
 
-async def test_recorded_times_are_served_with_their_offset(api: Api) -> None:
-    """Times are ISO-8601 with an explicit offset, so they compare correctly anywhere."""
+async def test_times_are_served_as_the_canonical_form_spells_them(api: Api) -> None:
+    """ISO-8601 in UTC with microseconds and Z: the very text the chain hashed, so auditors can re-hash."""
     await api.writer.append(new_event())
     event = (await get_json(api, EVENTS, limit=1))["events"][0]
-    assert event["recorded_at"].endswith("+00:00")
-    assert event["occurred_at"].endswith("+00:00")
+    for name in ("recorded_at", "occurred_at"):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", event[name]), event[name]
 
 
 async def test_a_stream_that_fails_half_way_is_cut_not_finished(

@@ -17,11 +17,12 @@ from typing import Any
 import asyncpg
 
 from events.crypto import MasterKeyRing
+from events.envelope import ENVELOPE_FIELDS
 from events.event_types import UserDisabled, to_new_event
 from events.writer import GroupCommitWriter
 from receiver.cli import build_parser
 from receiver.commands import audit_commands
-from receiver.commands.audit_commands import ENVELOPE_FIELDS, export_events
+from receiver.commands.audit_commands import export_events
 from receiver.credentials import provision_credential, revoke_credential
 from receiver.settings import Settings
 from tests.e2e.processes import credledger
