@@ -15,6 +15,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 import structlog
+from hypothesis import settings
 
 from events.crypto import MasterKey, MasterKeyRing, generate_key
 from events.database import connect_owner, create_pool, with_database
@@ -23,6 +24,11 @@ from events.writer import GroupCommitWriter
 from receiver.app import APPEND_HOOKS
 from receiver.embedded_postgres import server_url, start_server
 from tests.secret_watch import leaks
+
+# CI runs the property tests on a fixed seed, so a red build is reproducible and a green one is not
+# luck; developers' runs keep exploring new examples.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True)
