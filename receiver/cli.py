@@ -35,8 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser("serve", help="migrate, then run the HTTP service")
-    serve.set_defaults(run=serve_command.serve)
+    serve_command.add_parser(commands)
 
     migrate = commands.add_parser("migrate", help="apply pending migrations from sql/")
     migrate.set_defaults(run=log_commands.migrate)

@@ -73,14 +73,14 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_service(port: int, log: Path, **settings: str) -> subprocess.Popen[str]:
+def start_service(port: int, log: Path, *args: str, **settings: str) -> subprocess.Popen[str]:
     """`credledger serve` on 127.0.0.1:`port`, its JSON log lines appended to the file `log`.
 
     A file, not a pipe: a busy service fills a 64 KiB pipe nobody reads, then blocks on its log.
     """
     with log.open("a") as sink:
         return subprocess.Popen(
-            [sys.executable, "-m", "receiver.cli", "serve"],
+            [sys.executable, "-m", "receiver.cli", "serve", *args],
             env=environment(host="127.0.0.1", port=str(port), log_format="json", **settings),
             stdout=subprocess.DEVNULL,
             stderr=sink,

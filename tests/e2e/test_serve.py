@@ -33,3 +33,29 @@ async def test_serve_runs_on_the_embedded_database_and_stops_on_sigterm(tmp_path
         code = await asyncio.to_thread(service.wait, 60)
     assert code == 0
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+async def test_two_workers_share_the_port_and_the_chain(tmp_path: Path) -> None:
+    """`serve --workers 2`: two processes answer on one port, both append to one chain, SIGTERM stops all."""
+    import psutil
+
+    from tests.factories import new_webhook_secret
+    from tests.faults.load import deliver_all, deliveries
+
+    port, secret = free_port(), new_webhook_secret()
+    data_dir = tmp_path / "var"
+    service = start_service(
+        port, tmp_path / "service.log", "--workers", "2", data_dir=str(data_dir), webhook_secrets=secret
+    )
+    try:
+        await wait_until_healthy(port, service)
+        workers = psutil.Process(service.pid).children()
+        assert len(workers) == 2
+        report = await deliver_all(f"http://127.0.0.1:{port}", secret, deliveries(200), concurrency=8)
+        assert sorted(report.acknowledged.values()) == list(range(1, 201))
+    finally:
+        service.send_signal(signal.SIGTERM)
+        code = await asyncio.to_thread(service.wait, 60)
+    assert code == 0
+    assert not any(w.is_running() for w in workers)
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
