@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-unit test-faults test-browser test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync docs clean
+.PHONY: install run demo test test-unit test-faults test-browser test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync bench-ingest docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,17 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-bench: bench-append bench-rebuild bench-sync ## every benchmark; figures go to docs/benchmarks.md
+BENCH_STAMP := $(VENV)/.bench-stamp
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+WRK := /usr/bin/wrk
+$(WRK):
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+
+bench: bench-append bench-rebuild bench-sync bench-ingest ## every benchmark; figures go to docs/benchmarks.md
 
 bench-append: install ## appends/s through the group-commit writer vs raw single-row inserts
 	$(BIN)/python -m bench.append
@@ -60,6 +70,9 @@ bench-rebuild: install ## rebuild rate over 1,000,000 generated events
 
 bench-sync: install ## users synced/s against the simulator, and the idle tick at 10k and 100k users
 	$(BIN)/python -m bench.sync
+
+bench-ingest: $(BENCH_STAMP) $(WRK) ## signed POST /api/v1/events end to end vs pgbench and eventsourcing
+	$(BIN)/python -m bench.ingest
 
 docs: install ## regenerate docs/configuration.md from the settings class
 	$(BIN)/credledger config --format markdown > docs/configuration.md
