@@ -76,8 +76,7 @@ def prepare(event: NewEvent) -> PreparedEvent:
 # Custom plans for this transaction's statements: their arrays' lengths vary with the batch, and
 # the generic plan PostgreSQL settles on after five runs made the state query 4x slower (measured).
 _BEGIN_AND_LOCK = (
-    "BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; "
-    f"SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"
+    f"BEGIN; SET LOCAL plan_cache_mode = force_custom_plan; SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY})"
 )
 
 # Read after the lock is held, in a statement of its own: under READ COMMITTED each statement

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -22,12 +23,18 @@ _SECRET_VALUES = re.compile(
 REDACTED = "[redacted]"
 
 
+@functools.lru_cache(maxsize=4096)
+def _names_a_secret(key: str) -> bool:
+    # Log keys are a small, fixed vocabulary: classify each once, not on every line.
+    return _SECRET_KEYS.search(key) is not None
+
+
 def redact_secrets(
     logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:
     """Drop the value of any key that names a secret, and mask values shaped like credentials."""
     for key, value in list(event_dict.items()):
-        if _SECRET_KEYS.search(key):
+        if _names_a_secret(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str):
             event_dict[key] = _SECRET_VALUES.sub(REDACTED, value)

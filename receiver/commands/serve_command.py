@@ -54,6 +54,7 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_supervise(args.workers, settings))
     web.run_app(
         create_app(settings),
+        loop=_event_loop(),
         host=settings.host,
         port=settings.port,
         print=None,
@@ -62,6 +63,15 @@ def serve(args: argparse.Namespace, settings: Settings) -> int:
         reuse_port=args.reuse_port or None,
     )
     return 0
+
+
+def _event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (everywhere but Windows): the HTTP path is loop-bound."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 async def _supervise(workers: int, settings: Settings) -> int:
