@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-unit test-faults test-browser test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync bench-ingest docs clean
+.PHONY: install run demo test test-unit test-faults test-browser test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync bench-ingest bench-astrolabe docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -60,7 +60,7 @@ $(WRK):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 
-bench: bench-append bench-rebuild bench-sync bench-ingest ## every benchmark; figures go to docs/benchmarks.md
+bench: bench-append bench-rebuild bench-sync bench-ingest bench-astrolabe ## every benchmark; figures go to docs/benchmarks.md
 
 bench-append: install ## appends/s through the group-commit writer vs raw single-row inserts
 	$(BIN)/python -m bench.append
@@ -73,6 +73,10 @@ bench-sync: install ## users synced/s against the simulator, and the idle tick a
 
 bench-ingest: $(BENCH_STAMP) $(WRK) ## signed POST /api/v1/events end to end vs pgbench and eventsourcing
 	$(BIN)/python -m bench.ingest
+
+# psutil (for the peak RSS) comes with pgserver, so the plain install is enough.
+bench-astrolabe: install ## Astrolabe's POST app-password req/s through the service vs the simulator direct
+	$(BIN)/python -m bench.astrolabe
 
 docs: install ## regenerate docs/configuration.md from the settings class
 	$(BIN)/credledger config --format markdown > docs/configuration.md
