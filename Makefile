@@ -60,7 +60,8 @@ $(WRK):
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
 
-bench: bench-append bench-rebuild bench-sync bench-ingest bench-astrolabe ## every benchmark; figures go to docs/benchmarks.md
+bench: $(BENCH_STAMP) $(WRK) ## every benchmark, then rewrite docs/benchmarks.md with their output
+	$(BIN)/python -m bench.report
 
 bench-append: install ## appends/s through the group-commit writer vs raw single-row inserts
 	$(BIN)/python -m bench.append

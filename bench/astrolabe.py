@@ -9,7 +9,7 @@ as Astrolabe does (Basic login name + app password, body {"username", "scopes"})
 appended as credential.provisioned with its projection, committed. Any other answer fails the run.
 
 Baseline, in the same run at the same concurrency: the same OCS cloud/user call made straight at
-the simulator, the Nextcloud round trip the service makes for each POST. The service's peak RSS is
+the simulator, the Nextcloud round trip the service makes for each POST. The service's peak memory is
 sampled throughout.
 
     make bench-astrolabe
@@ -174,7 +174,7 @@ async def measure(db: str, nextcloud_url: str, seconds: float, users: int, workd
             )
             fail_unless_clean(f"credledger at c={concurrency}", ours, log)
         stop.set()
-        peak = await memory
+        peak_pss, peak_rss = await memory
         assert service.poll() is None, "the service exited during the run"
     finally:
         service.terminate()
@@ -189,7 +189,10 @@ async def measure(db: str, nextcloud_url: str, seconds: float, users: int, workd
         await owner.close()
     if provisioned != stored:
         raise SystemExit(f"{stored} answers 2xx but {provisioned} credential.provisioned events")
-    print(f"credential.provisioned events: {provisioned:,}; credledger serve peak RSS {peak:.0f} MB")
+    print(
+        f"credential.provisioned events: {provisioned:,}; credledger serve peak memory "
+        f"{peak_pss:.0f} MB PSS ({peak_rss:.0f} MB RSS)"
+    )
 
 
 async def main(seconds: float, users: int) -> None:

@@ -50,6 +50,7 @@ class IngestResult:
     half_rate: float
     half_p50_ms: float
     half_p99_ms: float
+    peak_pss_mb: float
     peak_rss_mb: float
 
 
@@ -83,18 +84,23 @@ async def wait_healthy(port: int) -> None:
     raise RuntimeError("the service did not become ready")
 
 
-async def sample_memory(pid: int, stop: asyncio.Event) -> float:
-    """Peak RSS in MB of the service and all its worker processes."""
-    peak = 0.0
+async def sample_memory(pid: int, stop: asyncio.Event) -> tuple[float, float]:
+    """Peak memory in MB of the service and all its worker processes: (PSS, RSS).
+
+    PSS splits each shared page among the processes mapping it, so it is what the processes
+    together cost the machine; summed RSS counts the interpreter and libraries once per worker.
+    """
+    peak_pss = peak_rss = 0.0
     root = psutil.Process(pid)
     while not stop.is_set():
         try:
-            processes = [root, *root.children(recursive=True)]
-            peak = max(peak, sum(p.memory_info().rss for p in processes) / 2**20)
+            infos = [p.memory_full_info() for p in (root, *root.children(recursive=True))]
+            peak_pss = max(peak_pss, sum(getattr(i, "pss", i.rss) for i in infos) / 2**20)
+            peak_rss = max(peak_rss, sum(i.rss for i in infos) / 2**20)
         except psutil.Error:
             pass
         await asyncio.sleep(0.2)  # the sampling interval
-    return peak
+    return peak_pss, peak_rss
 
 
 def parse_wrk(output: str) -> tuple[float, float]:
@@ -164,10 +170,10 @@ async def ingest(db: str, workers: int, seconds: float, connections: int, workdi
         )
         half = json.loads((await generator.communicate())[0])
         stop.set()
-        peak = await memory
+        peak_pss, peak_rss = await memory
         await owner.close()
         return IngestResult(
-            workers, rate, p50, p99, half["achieved_rate"], half["p50_ms"], half["p99_ms"], peak
+            workers, rate, p50, p99, half["achieved_rate"], half["p50_ms"], half["p99_ms"], peak_pss, peak_rss
         )
     finally:
         service.terminate()
@@ -275,7 +281,8 @@ async def main(seconds: float, connections: int) -> None:
                     f"    = {r.events_per_second / ceiling:.2f} of pgbench, "
                     f"{r.events_per_second / peer:.1f}x eventsourcing; "
                     f"at half that rate ({r.half_rate:,.0f}/s): p50 {r.half_p50_ms:.1f} ms, "
-                    f"p99 {r.half_p99_ms:.1f} ms; peak memory {r.peak_rss_mb:.0f} MB"
+                    f"p99 {r.half_p99_ms:.1f} ms; peak memory {r.peak_pss_mb:.0f} MB PSS "
+                    f"({r.peak_rss_mb:.0f} MB summed RSS)"
                 )
 
 
