@@ -16,6 +16,7 @@ import time
 
 import aiohttp
 
+from bench import event_loop
 from receiver.webhook_signatures import parse_secret, sign
 from tests.faults.load import deliveries
 
@@ -81,13 +82,8 @@ def main() -> None:
     parser.add_argument("--rate", type=float, required=True)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    try:  # the same loop as the service: the generator must not be the slower side
-        import uvloop
-    except ImportError:
-        result = asyncio.run(run(args.url, args.secret, args.rate, args.seconds))
-    else:
-        result = uvloop.run(run(args.url, args.secret, args.rate, args.seconds))
-    print(json.dumps(result))
+    # On uvloop, like the service: the generator must not be the slower side.
+    print(json.dumps(event_loop.run(run(args.url, args.secret, args.rate, args.seconds))))
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 import aiohttp
 import asyncpg
 
+from bench import event_loop
 from bench.database import fresh_database, server, server_version
 from events.append import append_batch, prepare
 from events.crypto import MasterKey, MasterKeyRing, generate_key
@@ -213,4 +214,4 @@ if __name__ == "__main__":
     parser.add_argument("--users", type=int, default=10_000)
     parser.add_argument("--idle-users", type=int, default=100_000)
     args = parser.parse_args()
-    asyncio.run(main(args.users, args.idle_users))
+    event_loop.run(main(args.users, args.idle_users))
