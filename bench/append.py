@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from bench import event_loop
 from bench.database import fresh_database, server, server_version
 from events.append import AppendHook
 from events.database import create_pool
@@ -149,4 +150,4 @@ if __name__ == "__main__":
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=5.0, help="length of each run")
-    asyncio.run(main(parser.parse_args().seconds))
+    event_loop.run(main(parser.parse_args().seconds))
