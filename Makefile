@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run demo test test-unit test-faults test-browser test-integration test-e2e lint format bench bench-append bench-rebuild bench-sync bench-ingest bench-astrolabe docs clean
+.PHONY: install run demo test test-unit test-faults test-browser test-integration test-e2e lint format bench bench-append bench-rebuild bench-verify bench-sync bench-ingest bench-astrolabe docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,9 @@ bench-append: install ## appends/s through the group-commit writer vs raw single
 
 bench-rebuild: install ## rebuild rate over 1,000,000 generated events
 	$(BIN)/python -m bench.rebuild
+
+bench-verify: install ## verify rate over 1,000,000 generated events, 1 and 2 workers, vs 200,000/s
+	$(BIN)/python -m bench.verify
 
 bench-sync: install ## users synced/s against the simulator, and the idle tick at 10k and 100k users
 	$(BIN)/python -m bench.sync

@@ -1,13 +1,17 @@
-"""Recompute the hash chain from the first event and name the first position that does not hold."""
+"""Recompute the hash chain from the first event and name the first position that does not hold.
+
+The walk over the rows is `events.chain_walk`; `events.parallel_verify` splits it into position
+ranges walked by several processes, and gives the same report.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from events.canonical import GENESIS_HASH, canonical_event_bytes, canonical_json, chain_hash
+from events.canonical import GENESIS_HASH
+from events.chain_walk import ChainWalk, walk_range
 from events.database import Connection
-from events.reading import iter_events
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,55 +38,37 @@ async def verify_chain(
 
     `after` and `after_hash` start the walk from a trusted point (a checkpoint) instead of the
     genesis. The stream-version check can only be complete from the genesis, so it is made then.
+    Runs in a read-only REPEATABLE READ transaction of its own, or in the caller's if one is open.
     """
-    expected = after + 1
-    prev_hash = after_hash
-    versions: dict[str, int] | None = {} if after == 0 else None
-    checked = 0
+    walk = ChainWalk(after, after_hash, versions={} if after == 0 else None)
+    marks = _progress_marks(progress, progress_every)
+    if conn.is_in_transaction():
+        await walk_range(conn, walk, progress=marks)
+    else:
+        async with conn.transaction(isolation="repeatable_read", readonly=True):
+            await walk_range(conn, walk, progress=marks)
+    if progress is not None and walk.bad_position is None:
+        progress(walk.checked)
+    return walk_report(walk)
 
-    def broken(position: int, reason: str) -> ChainReport:
-        return ChainReport(False, checked, expected - 1, prev_hash, position, reason)
 
-    async for event in iter_events(conn, after=after):
-        if event.position != expected:
-            return broken(expected, f"position {expected} is missing: the next stored is {event.position}")
-        if event.prev_hash != prev_hash:
-            return broken(
-                event.position,
-                f"position {event.position} does not link to the hash of position {expected - 1}",
-            )
-        canonical = canonical_event_bytes(
-            position=event.position,
-            event_id=event.event_id,
-            source=event.source,
-            stream=event.stream,
-            stream_version=event.stream_version,
-            type=event.type,
-            schema_version=event.schema_version,
-            data_json=canonical_json(event.data),
-            metadata_json=canonical_json(event.metadata),
-            occurred_at=event.occurred_at,
-            recorded_at=event.recorded_at,
-        )
-        if chain_hash(prev_hash, canonical) != event.hash:
-            return broken(
-                event.position,
-                f"position {event.position} does not match its hash: its content was changed",
-            )
-        if versions is not None:
-            want = versions.get(event.stream, 0) + 1
-            if event.stream_version != want:
-                return broken(
-                    event.position,
-                    f"position {event.position} has version {event.stream_version} of stream "
-                    f"{event.stream!r}, expected {want}",
-                )
-            versions[event.stream] = want
-        prev_hash = event.hash
-        expected += 1
-        checked += 1
-        if progress is not None and checked % progress_every == 0:
-            progress(checked)
-    if progress is not None:
-        progress(checked)
-    return ChainReport(True, checked, expected - 1, prev_hash)
+def _progress_marks(progress: Callable[[int], None] | None, every: int) -> Callable[[int], None] | None:
+    """Calls `progress` at each multiple of `every` passed, as a walk event by event would."""
+    if progress is None:
+        return None
+    reached = 0
+
+    def passed(checked: int) -> None:
+        nonlocal reached
+        for mark in range(reached + every, checked + 1, every):
+            progress(mark)
+        reached = checked - checked % every
+
+    return passed
+
+
+def walk_report(walk: ChainWalk) -> ChainReport:
+    """The report of a walk that ended: its head, or where and why it stopped."""
+    if walk.bad_position is None:
+        return ChainReport(True, walk.checked, walk.expected - 1, walk.prev_hash)
+    return ChainReport(False, walk.checked, walk.expected - 1, walk.prev_hash, walk.bad_position, walk.reason)

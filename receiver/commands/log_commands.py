@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from events.checkpoints import (
 )
 from events.database import connect_owner
 from events.errors import MigrationError
+from events.parallel_verify import verify_in_parallel
 from events.reading import head
 from events.verify import ChainReport, verify_chain
 from receiver.database import database_url, migrate_database
@@ -63,6 +65,14 @@ def add_verify_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=Path,
         help="the trusted public key from a file: its base64, or the JSON served by "
         "GET /api/v1/audit/public-key",
+    )
+    verify_parser.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that recompute a large log in parallel, each for a range of positions, "
+        "under one snapshot (default: one per core; 1 verifies in this process). Not used with "
+        "--checkpoint",
     )
     verify_parser.set_defaults(run=verify)
 
@@ -149,6 +159,9 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
     elif args.public_key is not None or args.public_key_file is not None:
         print("verify: a public key is only used with --checkpoint", file=sys.stderr)
         return EXIT_FAILED
+    if args.workers < 1:
+        print("verify: --workers must be at least 1", file=sys.stderr)
+        return EXIT_FAILED
 
     async def run() -> ChainReport | CheckpointProof:
         async with database_url(settings) as url:
@@ -160,6 +173,8 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
                     outcome: ChainReport | CheckpointProof = await prove_checkpoint(
                         conn, checkpoint, progress=bar.update
                     )
+                elif args.workers > 1:
+                    outcome = await verify_in_parallel(conn, url, args.workers, progress=bar.update)
                 else:
                     outcome = await verify_chain(conn, progress=bar.update)
                 bar.close()
