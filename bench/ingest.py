@@ -8,7 +8,8 @@ measures p50/p99 latency, and the service's peak memory (all its processes) is r
 
 In the same run, on the same server: pgbench -M prepared with single-row INSERT transactions into
 an equivalent table at -c 16 -j 2 (the raw ceiling), and the `eventsourcing` library appending one
-event per save from 16 threads (a peer).
+event per save from 16 threads (a peer); and, under the same wrk load, an aiohttp handler that
+does nothing at all (bench/empty_handler.py): how far the HTTP framework alone gets on this machine.
 
     make bench-ingest
 """
@@ -114,6 +115,44 @@ def parse_wrk(output: str) -> tuple[float, float]:
     return latency("50"), latency("99")
 
 
+async def run_wrk(port: int, requests_file: Path, seconds: float, connections: int) -> str:
+    """wrk's report: 2 threads, `connections` connections, cycling through the pre-signed requests."""
+    wrk = await asyncio.create_subprocess_exec(
+        "wrk",
+        "-t2",
+        f"-c{connections}",
+        f"-d{seconds:.0f}s",
+        "--latency",
+        "-s",
+        str(HERE / "wrk_events.lua"),
+        f"http://127.0.0.1:{port}",
+        env={**os.environ, "REQUESTS_FILE": str(requests_file), "WRK_THREADS": "2"},
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await wrk.communicate()
+    return out.decode()
+
+
+async def empty_handler_rate(seconds: float, connections: int, workdir: Path) -> float:
+    """Requests/s of an aiohttp handler that does nothing, under the same wrk load."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bench.empty_handler", "--port", str(port)
+    )
+    try:
+        await wait_healthy(port)
+        requests_file = workdir / "requests-empty.tsv"
+        write_requests(requests_file, new_webhook_secret(), int(30_000 * seconds))
+        out = await run_wrk(port, requests_file, seconds, connections)
+    finally:
+        process.terminate()
+        await process.wait()
+    match = re.search(r"^Requests/sec:\s+([\d.]+)", out, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"wrk: {out[-500:]}")
+    return float(match.group(1))
+
+
 async def ingest(db: str, workers: int, seconds: float, connections: int, workdir: Path) -> IngestResult:
     secret = new_webhook_secret()
     port = free_port()
@@ -138,22 +177,10 @@ async def ingest(db: str, workers: int, seconds: float, connections: int, workdi
         memory = asyncio.create_task(sample_memory(service.pid, stop))
         owner = await asyncpg.connect(db)
         before = await owner.fetchval("SELECT count(*) FROM events")
-        wrk = await asyncio.create_subprocess_exec(
-            "wrk",
-            "-t2",
-            f"-c{connections}",
-            f"-d{seconds:.0f}s",
-            "--latency",
-            "-s",
-            str(HERE / "wrk_events.lua"),
-            f"http://127.0.0.1:{port}",
-            env={**os.environ, "REQUESTS_FILE": str(requests_file), "WRK_THREADS": "2"},
-            stdout=asyncio.subprocess.PIPE,
-        )
-        out, _ = await wrk.communicate()
+        out = await run_wrk(port, requests_file, seconds, connections)
         stored = await owner.fetchval("SELECT count(*) FROM events") - before
         rate = stored / seconds
-        p50, p99 = parse_wrk(out.decode())
+        p50, p99 = parse_wrk(out)
         generator = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -271,6 +298,11 @@ async def main(seconds: float, connections: int) -> None:
             async with fresh_database(url) as db:
                 peer = await eventsourcing_peer(db, seconds)
             print(f"eventsourcing, 16 threads, one event per save:  {peer:9,.0f} events/s")
+            empty = await empty_handler_rate(seconds, connections, workdir)
+            print(
+                f"aiohttp handler doing nothing, wrk -c{connections}: {empty:9,.0f} requests/s "
+                f"= {empty / ceiling:.2f} of pgbench (the framework's own ceiling here)"
+            )
             for workers in (1, 2):
                 async with fresh_database(url) as db:
                     r = await ingest(db, workers, seconds, connections, workdir)
