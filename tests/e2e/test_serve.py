@@ -36,7 +36,7 @@ async def test_serve_runs_on_the_embedded_database_and_stops_on_sigterm(tmp_path
 
 
 async def test_two_workers_share_the_port_and_the_chain(tmp_path: Path) -> None:
-    """`serve --workers 2`: two processes answer on one port, both append to one chain, SIGTERM stops all."""
+    """`serve --workers 2`: it and one sibling answer on one port, append to one chain; SIGTERM stops all."""
     import psutil
 
     from tests.factories import new_webhook_secret
@@ -50,7 +50,7 @@ async def test_two_workers_share_the_port_and_the_chain(tmp_path: Path) -> None:
     try:
         await wait_until_healthy(port, service)
         workers = psutil.Process(service.pid).children()
-        assert len(workers) == 2
+        assert len(workers) == 1  # this process serves too: no idle supervisor
         report = await deliver_all(f"http://127.0.0.1:{port}", secret, deliveries(200), concurrency=8)
         assert sorted(report.acknowledged.values()) == list(range(1, 201))
     finally:
@@ -58,4 +58,23 @@ async def test_two_workers_share_the_port_and_the_chain(tmp_path: Path) -> None:
         code = await asyncio.to_thread(service.wait, 60)
     assert code == 0
     assert not any(w.is_running() for w in workers)
+    assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+async def test_a_worker_that_dies_stops_the_service_with_a_failure(tmp_path: Path) -> None:
+    """Half a deployment is not left answering: a killed sibling makes `serve` exit 1, database stopped."""
+    import psutil
+
+    port = free_port()
+    data_dir = tmp_path / "var"
+    service = start_service(port, tmp_path / "service.log", "--workers", "2", data_dir=str(data_dir))
+    try:
+        await wait_until_healthy(port, service)
+        (sibling,) = psutil.Process(service.pid).children()
+        sibling.send_signal(signal.SIGKILL)
+        code = await asyncio.to_thread(service.wait, 60)
+    finally:
+        if service.poll() is None:
+            service.kill()
+    assert code == 1
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
