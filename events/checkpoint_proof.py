@@ -8,7 +8,7 @@ The signature is checked separately (events.checkpoints), before any of this is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -16,6 +16,9 @@ from events.canonical import GENESIS_HASH
 from events.checkpoints import Checkpoint
 from events.database import Connection
 from events.verify import ChainReport, verify_chain
+
+# How the chain is recomputed: verify_chain by default, or a parallel walk over the same snapshot.
+Walk = Callable[[Connection, Callable[[int], None] | None], Awaitable[ChainReport]]
 
 ProofStatus = Literal["intact", "tampered_before", "truncated", "head_differs", "tampered_after"]
 
@@ -38,12 +41,17 @@ async def prove_checkpoint(
     checkpoint: Checkpoint,
     *,
     progress: Callable[[int], None] | None = None,
+    walk: Walk | None = None,
 ) -> CheckpointProof:
-    """Verify the chain from the genesis and judge it against `checkpoint` (signature not checked)."""
+    """Verify the chain from the genesis and judge it against `checkpoint` (signature not checked).
+
+    `walk` runs inside this function's REPEATABLE READ transaction, so a parallel walk exports
+    and shares the very snapshot the head lookup below reads.
+    """
     size = checkpoint.log_size
     # One snapshot for the walk and the lookup: an append in between cannot confuse the verdict.
     async with conn.transaction(isolation="repeatable_read", readonly=True):
-        report = await verify_chain(conn, progress=progress)
+        report = await (walk(conn, progress) if walk else verify_chain(conn, progress=progress))
         stored = await conn.fetchval("SELECT hash FROM events WHERE position = $1", size)
     at_size = GENESIS_HASH if size == 0 else (None if stored is None else bytes(stored))
     return judge(checkpoint, report, at_size)

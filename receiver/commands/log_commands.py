@@ -6,10 +6,12 @@ import argparse
 import asyncio
 import os
 import sys
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from events.canonical import canonical_time
-from events.checkpoint_proof import CheckpointProof, prove_checkpoint
+from events.checkpoint_proof import CheckpointProof, Walk, prove_checkpoint
 from events.checkpoints import (
     Checkpoint,
     CheckpointRefused,
@@ -18,7 +20,7 @@ from events.checkpoints import (
     parse_public_key_document,
     verify_checkpoint_signature,
 )
-from events.database import connect_owner
+from events.database import Connection, connect_owner
 from events.errors import MigrationError
 from events.parallel_verify import verify_in_parallel
 from events.reading import head
@@ -71,8 +73,7 @@ def add_verify_parser(commands: argparse._SubParsersAction[argparse.ArgumentPars
         type=int,
         default=os.cpu_count() or 1,
         help="processes that recompute a large log in parallel, each for a range of positions, "
-        "under one snapshot (default: one per core; 1 verifies in this process). Not used with "
-        "--checkpoint",
+        "under one snapshot (default: one per core; 1 verifies in this process)",
     )
     verify_parser.set_defaults(run=verify)
 
@@ -147,6 +148,12 @@ def _checked_checkpoint(args: argparse.Namespace) -> Checkpoint | int:
     return checkpoint
 
 
+async def _parallel_walk(
+    conn: Connection, progress: Callable[[int], None] | None, *, url: str, workers: int
+) -> ChainReport:
+    return await verify_in_parallel(conn, url, workers, progress=progress)
+
+
 def verify(args: argparse.Namespace, settings: Settings) -> int:
     """Recompute the chain; print the head or the first bad position, or the checkpoint's verdict."""
     configure_logging(settings.log_format)
@@ -169,12 +176,15 @@ def verify(args: argparse.Namespace, settings: Settings) -> int:
             try:
                 last = await head(conn)
                 bar = ProgressBar(last[0] if last else 0, "verify")
+                walk: Walk | None = None
+                if args.workers > 1:
+                    walk = partial(_parallel_walk, url=url, workers=args.workers)
                 if checkpoint is not None:
                     outcome: ChainReport | CheckpointProof = await prove_checkpoint(
-                        conn, checkpoint, progress=bar.update
+                        conn, checkpoint, progress=bar.update, walk=walk
                     )
-                elif args.workers > 1:
-                    outcome = await verify_in_parallel(conn, url, args.workers, progress=bar.update)
+                elif walk is not None:
+                    outcome = await walk(conn, bar.update)
                 else:
                     outcome = await verify_chain(conn, progress=bar.update)
                 bar.close()

@@ -8,6 +8,8 @@ import asyncpg
 import pytest
 
 from events.canonical import canonical_event_bytes, canonical_json, chain_hash
+from events.checkpoint_proof import CheckpointProof, prove_checkpoint
+from events.checkpoints import Checkpoint
 from events.parallel_verify import verify_in_parallel
 from events.reading import iter_events
 from events.verify import ChainReport, verify_chain
@@ -238,3 +240,43 @@ async def test_parallel_progress_ends_at_the_total(owner: asyncpg.Connection, da
     await verify_in_parallel(owner, database_url, WORKERS, progress=seen.append, min_range=1)
     assert seen[-1] == 30
     assert seen == sorted(seen)
+
+
+async def _proofs(
+    owner: asyncpg.Connection, url: str, log_size: int
+) -> tuple[CheckpointProof, CheckpointProof]:
+    stored = await owner.fetchval("SELECT hash FROM events WHERE position = $1", log_size)
+    checkpoint = Checkpoint(
+        log_size=log_size,
+        head_hash=bytes(stored),
+        signed_at=datetime(2026, 12, 4, tzinfo=UTC),
+        key_id="k",
+        signature=bytes(64),
+        public_key=bytes(32),
+    )
+    single = await prove_checkpoint(owner, checkpoint)
+    parallel = await prove_checkpoint(
+        owner, checkpoint, walk=lambda conn, progress: verify_in_parallel(conn, url, WORKERS, min_range=1)
+    )
+    return single, parallel
+
+
+@pytest.mark.usefixtures("thirty_events")
+async def test_a_checkpoint_is_proven_alike_by_the_parallel_walk(
+    owner: asyncpg.Connection, database_url: str
+) -> None:
+    """`verify --checkpoint --workers N`: an intact log holds the checkpoint, as with one walk."""
+    single, parallel = await _proofs(owner, database_url, 20)
+    assert parallel == single
+    assert single.holds
+
+
+@pytest.mark.usefixtures("thirty_events")
+async def test_tampering_before_a_checkpoint_is_judged_alike_by_the_parallel_walk(
+    owner: asyncpg.Connection, database_url: str
+) -> None:
+    """A row changed below the checkpoint: both walks give the same verdict and position."""
+    await tamper(owner, """UPDATE events SET data = '{"changed": true}' WHERE position = 11""")
+    single, parallel = await _proofs(owner, database_url, 20)
+    assert parallel == single
+    assert not single.holds
