@@ -24,7 +24,7 @@ import asyncpg
 
 from bench.database import fresh_database, server, server_version
 from bench.rebuild import generate
-from events.canonical import GENESIS_HASH, canonical_event_bytes, canonical_json, chain_hash
+from events.canonical import GENESIS_HASH, chain_hash
 from events.database import connect_owner
 from events.parallel_verify import verify_in_parallel
 from events.reading import iter_events
@@ -37,19 +37,7 @@ async def old_walk(conn: asyncpg.Connection) -> ChainReport:
     """The walk verify_chain made before raw columns: the baseline (intact logs only)."""
     expected, prev_hash, versions = 1, GENESIS_HASH, dict[str, int]()
     async for event in iter_events(conn):
-        canonical = canonical_event_bytes(
-            position=event.position,
-            event_id=event.event_id,
-            source=event.source,
-            stream=event.stream,
-            stream_version=event.stream_version,
-            type=event.type,
-            schema_version=event.schema_version,
-            data_json=canonical_json(event.data),
-            metadata_json=canonical_json(event.metadata),
-            occurred_at=event.occurred_at,
-            recorded_at=event.recorded_at,
-        )
+        canonical = event.canonical_bytes()
         want = versions.get(event.stream, 0) + 1
         if (
             event.position != expected

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from events.canonical import canonical_time
+from events.canonical import canonical_event_bytes, canonical_json, canonical_time
 
 # The stream for events that concern the service itself rather than one user.
 SYSTEM_STREAM = "system"
@@ -61,6 +61,22 @@ class RecordedEvent:
     recorded_at: datetime
     prev_hash: bytes
     hash: bytes
+
+    def canonical_bytes(self) -> bytes:
+        """What this event's link hashes (after the previous hash): its envelope, canonically."""
+        return canonical_event_bytes(
+            position=self.position,
+            event_id=self.event_id,
+            source=self.source,
+            stream=self.stream,
+            stream_version=self.stream_version,
+            type=self.type,
+            schema_version=self.schema_version,
+            data_json=canonical_json(self.data),
+            metadata_json=canonical_json(self.metadata),
+            occurred_at=self.occurred_at,
+            recorded_at=self.recorded_at,
+        )
 
 
 @dataclass(frozen=True, slots=True)

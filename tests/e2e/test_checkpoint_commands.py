@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 import subprocess
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from events.canonical import canonical_event_bytes, canonical_json, chain_hash
+from events.canonical import canonical_json, chain_hash
 from events.checkpoint_store import latest_checkpoint
 from events.checkpoints import Checkpoint, SigningKey, sign_checkpoint, verify_checkpoint_signature
 from events.reading import head, iter_events
@@ -74,19 +75,7 @@ async def rewrite_and_rehash(owner: asyncpg.Connection, position: int) -> None:
         await owner.execute("SET LOCAL session_replication_role = replica")
         for event in events:
             data = {"note": "forged"} if event.position == position else event.data
-            canonical = canonical_event_bytes(
-                position=event.position,
-                event_id=event.event_id,
-                source=event.source,
-                stream=event.stream,
-                stream_version=event.stream_version,
-                type=event.type,
-                schema_version=event.schema_version,
-                data_json=canonical_json(data),
-                metadata_json=canonical_json(event.metadata),
-                occurred_at=event.occurred_at,
-                recorded_at=event.recorded_at,
-            )
+            canonical = dataclasses.replace(event, data=data).canonical_bytes()
             link = chain_hash(prev_hash, canonical)
             await owner.execute(
                 "UPDATE events SET data = $1::text::jsonb, prev_hash = $2, hash = $3 WHERE position = $4",

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 
 import asyncpg
 import pytest
 
-from events.canonical import canonical_event_bytes, canonical_json, chain_hash
+from events.canonical import canonical_json, chain_hash
 from events.checkpoint_proof import CheckpointProof, prove_checkpoint
 from events.checkpoints import Checkpoint
 from events.parallel_verify import verify_in_parallel
@@ -43,19 +44,7 @@ async def rechain_from(owner: asyncpg.Connection, position: int) -> None:
     async with owner.transaction():
         await owner.execute("SET LOCAL session_replication_role = replica")
         for event in rows:
-            canonical = canonical_event_bytes(
-                position=event.position,
-                event_id=event.event_id,
-                source=event.source,
-                stream=event.stream,
-                stream_version=event.stream_version,
-                type=event.type,
-                schema_version=event.schema_version,
-                data_json=canonical_json(event.data),
-                metadata_json=canonical_json(event.metadata),
-                occurred_at=event.occurred_at,
-                recorded_at=event.recorded_at,
-            )
+            canonical = event.canonical_bytes()
             digest = chain_hash(prev, canonical)
             await owner.execute(
                 "UPDATE events SET prev_hash = $1, hash = $2 WHERE position = $3",
@@ -125,19 +114,7 @@ async def forge_and_rehash(owner: asyncpg.Connection, position: int) -> None:
     """Rewrite one row's data and recompute its own hash (but not the rows after it)."""
     [row] = [e async for e in iter_events(owner, after=position - 1) if e.position == position]
     forged = {"note": "forged"}
-    canonical = canonical_event_bytes(
-        position=position,
-        event_id=row.event_id,
-        source=row.source,
-        stream=row.stream,
-        stream_version=row.stream_version,
-        type=row.type,
-        schema_version=row.schema_version,
-        data_json=canonical_json(forged),
-        metadata_json=canonical_json(row.metadata),
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-    )
+    canonical = dataclasses.replace(row, data=forged).canonical_bytes()
     async with owner.transaction():
         await owner.execute("SET LOCAL session_replication_role = replica")
         await owner.execute(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import asyncpg
 import pytest
 
-from events.canonical import canonical_event_bytes, canonical_json, chain_hash
+from events.canonical import canonical_json, chain_hash
 from events.reading import iter_events
 from events.verify import verify_chain
 from events.writer import GroupCommitWriter
@@ -80,19 +81,7 @@ async def test_a_rehashed_forgery_still_breaks_the_next_link(owner: asyncpg.Conn
     """Forging a row and recomputing its own hash is not enough: the next row no longer links."""
     [row] = [e async for e in iter_events(owner, after=4) if e.position == 5]
     forged = {"note": "forged"}
-    canonical = canonical_event_bytes(
-        position=5,
-        event_id=row.event_id,
-        source=row.source,
-        stream=row.stream,
-        stream_version=row.stream_version,
-        type=row.type,
-        schema_version=row.schema_version,
-        data_json=canonical_json(forged),
-        metadata_json=canonical_json(row.metadata),
-        occurred_at=row.occurred_at,
-        recorded_at=row.recorded_at,
-    )
+    canonical = dataclasses.replace(row, data=forged).canonical_bytes()
     async with owner.transaction():
         await owner.execute("SET LOCAL session_replication_role = replica")
         await owner.execute(

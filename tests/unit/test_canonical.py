@@ -19,6 +19,7 @@ from events.canonical import (
     chain_hash,
     content_digest,
 )
+from events.envelope import RecordedEvent
 from events.errors import InvalidEvent
 
 text = st.text(st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]), max_size=20)
@@ -77,6 +78,24 @@ def test_canonical_bytes_equal_sorted_compact_json(
         recorded_at=recorded,
     )
     assert built == expected.encode()
+
+
+def test_a_recorded_event_hashes_its_own_envelope() -> None:
+    """RecordedEvent.canonical_bytes is the envelope without the two hashes, canonically."""
+    moment = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    event = RecordedEvent(
+        position=3, event_id="e", source="s", stream="u", stream_version=2, type="user.disabled",
+        schema_version=1, data={"b": 1, "a": "é"}, metadata={"request_id": "r"},
+        occurred_at=moment, recorded_at=moment, prev_hash=bytes(32), hash=bytes(32),
+    )  # fmt: skip
+    envelope = {
+        "position": 3, "event_id": "e", "source": "s", "stream": "u", "stream_version": 2,
+        "type": "user.disabled", "schema_version": 1, "data": {"b": 1, "a": "é"},
+        "metadata": {"request_id": "r"}, "occurred_at": "2026-12-04T12:00:00.000000Z",
+        "recorded_at": "2026-12-04T12:00:00.000000Z",
+    }  # fmt: skip
+    expected = json.dumps(envelope, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert event.canonical_bytes() == expected.encode()
 
 
 def test_chain_hash_is_sha256_of_previous_hash_then_bytes() -> None:
