@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -129,6 +130,15 @@ async def postgres() -> list[tuple[str, str]]:
     ]
 
 
+def without_password(url: str) -> str:
+    """The URL as the document may show it: a password in it never reaches a file in clear."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
 def run(benchmark: Benchmark) -> tuple[str, int, float]:
     """Run one benchmark, echoing its standard output while keeping it; (output, exit code, seconds)."""
     print(f"\n== make bench-{benchmark.name}", flush=True)
@@ -148,7 +158,7 @@ def render(
     facts: list[tuple[str, str]], results: list[tuple[Benchmark, str, int, float]], started: datetime
 ) -> str:
     server_note = (
-        f"CREDLEDGER_BENCH_DATABASE_URL={os.environ['CREDLEDGER_BENCH_DATABASE_URL']} "
+        f"CREDLEDGER_BENCH_DATABASE_URL={without_password(os.environ['CREDLEDGER_BENCH_DATABASE_URL'])} "
         if os.environ.get("CREDLEDGER_BENCH_DATABASE_URL")
         else ""
     )

@@ -52,3 +52,14 @@ def test_the_server_url_is_part_of_the_command(monkeypatch: pytest.MonkeyPatch) 
 def test_every_benchmark_names_its_target() -> None:
     """Each section says what it is measured against."""
     assert all(isinstance(b, Benchmark) and b.target for b in BENCHMARKS)
+
+
+def test_a_password_in_the_server_url_never_reaches_the_document(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command shown keeps the URL's shape but not its password."""
+    monkeypatch.setenv("CREDLEDGER_BENCH_DATABASE_URL", "postgresql://bench:s3cr3t-pw@db.example.org:5432/b")
+    document = render([], [(APPEND, "x", 0, 1.0)], WHEN)
+    assert "s3cr3t-pw" not in document
+    assert (
+        "CREDLEDGER_BENCH_DATABASE_URL=postgresql://bench:***@db.example.org:5432/b make bench-append"
+        in document
+    )
