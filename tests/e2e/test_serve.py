@@ -78,3 +78,29 @@ async def test_a_worker_that_dies_stops_the_service_with_a_failure(tmp_path: Pat
             service.kill()
     assert code == 1
     assert not (data_dir / "postgres" / "postmaster.pid").exists()
+
+
+async def test_an_appended_event_is_logged_on_its_requests_one_line(tmp_path: Path) -> None:
+    """One JSON line per webhook request, carrying the event's type and position and the delivery id."""
+    import json
+
+    from tests.factories import new_webhook_secret
+    from tests.faults.load import deliver_all, deliveries
+
+    port, secret, log = free_port(), new_webhook_secret(), tmp_path / "service.log"
+    service = start_service(port, log, data_dir=str(tmp_path / "var"), webhook_secrets=secret)
+    try:
+        await wait_until_healthy(port, service)
+        queue = deliveries(3)
+        report = await deliver_all(f"http://127.0.0.1:{port}", secret, queue, concurrency=1)
+    finally:
+        service.send_signal(signal.SIGTERM)
+        await asyncio.to_thread(service.wait, 60)
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    for delivery in queue:
+        mine = [line for line in lines if line.get("delivery_id") == delivery.msg_id]
+        assert len(mine) == 1
+        (line,) = mine
+        assert (line["event"], line["route"], line["status"]) == ("request", "/api/v1/events", 201)
+        assert line["position"] == report.acknowledged[delivery.msg_id]
+        assert line["event_type"] == json.loads(delivery.body)["type"]
