@@ -71,3 +71,24 @@ async def test_verify_exits_2_when_the_database_is_unreachable() -> None:
     code, _, err = await run("verify", url="postgresql://nobody@127.0.0.1:1/none")
     assert code == 2
     assert "cannot reach the database" in err
+
+
+@pytest.mark.parametrize("workers", ["1", "3"])
+async def test_verify_gives_the_same_head_with_any_number_of_workers(
+    database_url: str, writer: GroupCommitWriter, workers: str
+) -> None:
+    """`--workers 1` walks in this process, more split the log: the verdict is the same."""
+    last = None
+    for _ in range(5):
+        last = await writer.append(new_event())
+    assert last is not None
+    code, out, _ = await run("verify", "--workers", workers, url=database_url)
+    assert code == 0
+    assert f"head position 5, hash {last.hash.hex()}" in out
+
+
+async def test_verify_refuses_fewer_than_one_worker(database_url: str) -> None:
+    """A usage error, said on stderr, before the database is touched."""
+    code, _, err = await run("verify", "--workers", "0", url=database_url)
+    assert code == 2
+    assert "--workers must be at least 1" in err
