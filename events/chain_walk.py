@@ -31,7 +31,11 @@ _ONE_MICROSECOND = timedelta(microseconds=1)
 # Times come as microseconds since 1970 so the walk formats them without building datetimes (that
 # and isoformat were a third of the old walk). asyncpg writes datetime.min and datetime.max as
 # -infinity and infinity, and the append path hashed them as those datetimes, so they read as such.
-_MICROS = f"""CASE WHEN isfinite({{0}}) THEN (EXTRACT(EPOCH FROM {{0}}) * 1000000)::int8
+# Whole seconds and the microseconds apart: before PostgreSQL 14, EXTRACT returns a double, which
+# holds either part exactly but not the two together (a time in 2026 needs 16 digits).
+_MICROS = f"""CASE WHEN isfinite({{0}}) THEN
+        EXTRACT(EPOCH FROM date_trunc('second', {{0}}))::int8 * 1000000
+        + EXTRACT(MICROSECONDS FROM {{0}})::int8 % 1000000
     WHEN {{0}} > 'epoch' THEN {(datetime.max - _UNIX_EPOCH) // _ONE_MICROSECOND}
     ELSE {(datetime.min - _UNIX_EPOCH) // _ONE_MICROSECOND} END"""
 ROWS_QUERY = f"""
